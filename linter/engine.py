@@ -1,0 +1,191 @@
+"""Lint one file: decode, prefilter, parse once, one traversal for all rules, positions for reports only."""
+
+from __future__ import annotations
+
+import io
+import re
+import tokenize
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from nnlint.context import FileContext
+from nnlint.finding import Edit, Finding, Fix
+from nnlint.positions import PositionIndex
+from nnlint.prefilter import blank_irrelevant_chunks, rule_words
+from nnlint.rule import Report, Rule
+from nnlint.suppress import parse_suppressions
+from nnlint.walker import node_types_of, walk
+
+SYNTAX_ERROR_CODE = "NN000"
+SYNTAX_ERROR_NAME = "syntax-error"
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A rule raised on a file: reported to the user, never allowed to stop the run."""
+
+    path: str
+    rule: str
+    message: str
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+
+
+def decode_source(data: bytes) -> str:
+    """Decode per PEP 263 (BOM, coding cookie, default UTF-8); raises UnicodeDecodeError/SyntaxError."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def syntax_error(path: str, message: str, line: int = 1, column: int = 1) -> Finding:
+    return Finding(path, line, column, line, column, SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, message, "error")
+
+
+def _parse_error_finding(path: str, exc: cst.ParserSyntaxError) -> Finding:
+    reason = getattr(exc, "message", "") or (str(exc).strip().splitlines() or ["invalid syntax"])[0]
+    reason = re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", reason.strip()) or "invalid syntax"
+    return syntax_error(path, f"cannot parse: {reason}", max(exc.raw_line, 1), max(exc.raw_column, 0) + 1)
+
+
+def lint_source(
+    path: str,
+    data: bytes | str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    chunking: bool = True,
+) -> FileResult:
+    """Lint one file's content with the given rule classes; never raises for bad input."""
+    result = FileResult(path)
+    if isinstance(data, bytes):
+        if b"\x00" in data:
+            result.findings.append(syntax_error(path, "cannot parse: source contains a null byte"))
+            return result
+        try:
+            source = decode_source(data)
+        except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+            result.findings.append(syntax_error(path, f"cannot decode: {exc}"))
+            return result
+    else:
+        source = data
+        if "\x00" in source:
+            result.findings.append(syntax_error(path, "cannot parse: source contains a null byte"))
+            return result
+
+    active = [rule for rule in rules if rule.applies_to(source)]
+    words = set().union(*(rule_words(r.requires) for r in active)) if active else set()
+    if any(not r.requires for r in active):
+        words = None  # a rule without prefilter words needs every chunk
+    parse_text = blank_irrelevant_chunks(source, words) if (chunking and active) else source
+    try:
+        module = cst.parse_module(parse_text)
+    except cst.ParserSyntaxError as exc:
+        if parse_text is not source:
+            try:
+                cst.parse_module(source)
+            except cst.ParserSyntaxError as exc2:
+                exc = exc2
+        result.findings.append(_parse_error_finding(path, exc))
+        return result
+    except (RecursionError, MemoryError) as exc:
+        result.findings.append(syntax_error(path, f"cannot parse: {type(exc).__name__} (the file nests too deeply or is too large)"))
+        return result
+    if not active:
+        return result
+
+    ctx = FileContext(path=path, source=source, module=module)
+    ctx.imports.collect(module)
+    instances: list[Rule] = []
+    visitors: dict[type, list] = {}
+    leavers: dict[type, list] = {}
+    for rule_type in active:
+        try:
+            rule = rule_type(ctx, (options or {}).get(rule_type.code))
+        except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the run
+            result.errors.append(InternalError(path, rule_type.code, f"{type(exc).__name__}: {exc}"))
+            continue
+        instances.append(rule)
+        for kind, node_type, method in node_types_of(rule_type):
+            table = visitors if kind == "visit" else leavers
+            table.setdefault(node_type, []).append(_guarded(rule, getattr(rule, method)))
+
+    failed: set[str] = set()
+    try:
+        walk(module, ctx, visitors, leavers)
+    except _RuleFailed as failure:
+        failed.add(failure.rule.code)
+        result.errors.append(InternalError(path, failure.rule.code, failure.reason))
+    except RecursionError:
+        result.findings.append(syntax_error(path, "cannot lint: the file nests too deeply"))
+        return result
+
+    reports = [(rule, rep) for rule in instances if rule.code not in failed for rep in rule.reports]
+    if reports:
+        result.findings.extend(_to_findings(path, source, module, PositionIndex(module, parse_text), reports))
+    return result
+
+
+class _RuleFailed(Exception):
+    def __init__(self, rule: Rule, reason: str) -> None:
+        super().__init__(reason)
+        self.rule = rule
+        self.reason = reason
+
+
+def _guarded(rule: Rule, method):
+    def call(node: cst.CSTNode) -> None:
+        try:
+            method(node)
+        except _RuleFailed:
+            raise
+        except RecursionError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _RuleFailed(rule, f"{type(exc).__name__}: {exc}") from exc
+
+    return call
+
+
+def _to_findings(
+    path: str, source: str, module: cst.Module, positions: PositionIndex, reports: list[tuple[Rule, Report]]
+) -> list[Finding]:
+    suppressions = parse_suppressions(source)
+    findings: list[Finding] = []
+    seen: set[tuple] = set()
+    for rule, rep in reports:
+        pos = positions.get(rep.node, rep.top)
+        if pos is None:
+            continue
+        line, col = pos.start.line, pos.start.column + 1
+        end_line, end_col = pos.end.line, pos.end.column + 1
+        if suppressions.suppresses(rule.code, line):
+            continue
+        key = (rule.code, line, col, end_line, end_col, rep.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        fix = _to_fix(module, positions, rep)
+        findings.append(Finding(path, line, col, end_line, end_col, rule.code, rule.name, rep.message, rule.severity, fix))
+    return findings
+
+
+def _to_fix(module: cst.Module, positions: PositionIndex, rep: Report) -> Fix | None:
+    if rep.fix is None:
+        return None
+    edits = []
+    for replacement in rep.fix.replacements:
+        pos = positions.get(replacement.node, rep.top)
+        if pos is None:
+            return None
+        new = replacement.new if isinstance(replacement.new, str) else module.code_for_node(replacement.new)
+        edits.append(Edit(pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1, new))
+    return Fix(rep.fix.applicability, tuple(sorted(edits)), rep.fix.description)

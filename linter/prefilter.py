@@ -1,0 +1,52 @@
+"""Cheap text checks that keep the parser away from code no enabled rule can match.
+
+Two levels: a rule whose ``requires`` words are not in the file is not run on it at all, and a file no
+rule applies to is never parsed. Within a file that is parsed, top-level functions and classes whose
+text holds none of the active rules' words are replaced by blank lines before parsing, so line and
+column numbers stay exact while the parser skips them. Module-level statements (imports, constants,
+``if __name__ == "__main__":`` blocks) are always kept.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+# Files smaller than this are parsed whole: chunking would save less than it costs.
+_MIN_CHUNKED_LINES = 120
+
+
+def rule_words(requires: Iterable[str | tuple[str, ...]]) -> set[str]:
+    words: set[str] = set()
+    for entry in requires:
+        words.update((entry,) if isinstance(entry, str) else entry)
+    return words
+
+
+def blank_irrelevant_chunks(source: str, words: set[str] | None) -> str:
+    """Return ``source`` with top-level defs/classes that contain none of ``words`` blanked out.
+
+    ``words`` None means every chunk is relevant. Any doubt (a syntax error for ``ast``, a tiny file)
+    returns the source unchanged, and the real parser decides.
+    """
+    if words is None or source.count("\n") < _MIN_CHUNKED_LINES:
+        return source
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source
+    lines = source.splitlines(keepends=True)
+    blanked = False
+    for stmt in tree.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]) - 1
+        end = stmt.end_lineno or stmt.lineno
+        chunk = "".join(lines[start:end])
+        if any(word in chunk for word in words):
+            continue
+        for i in range(start, end):
+            line = lines[i]
+            lines[i] = line[len(line.rstrip("\r\n")):]
+        blanked = True
+    return "".join(lines) if blanked else source

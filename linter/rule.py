@@ -1,0 +1,121 @@
+"""The base class of every rule.
+
+A rule is one small class. It declares the node types it visits by defining ``visit_<Node>`` and
+``leave_<Node>`` methods (libcst node class names, e.g. ``visit_Call``), the words a file must contain
+for it to apply (``requires``), and its own VALID/INVALID snippets, which the test suite runs. The only
+way out of a rule is ``self.report(node, ...)``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import libcst as cst
+
+from nnlint.finding import Applicability, Severity
+
+if TYPE_CHECKING:
+    from nnlint.context import FileContext
+
+
+@dataclass(frozen=True)
+class Valid:
+    """A snippet on which the rule must stay silent."""
+
+    code: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    path: str = "case.py"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code))
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A snippet on which the rule must report, optionally on ``line`` and with ``fixed`` as its fix."""
+
+    code: str
+    line: int | None = None
+    count: int | None = None
+    message_contains: str | None = None
+    fixed: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    path: str = "case.py"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "code", textwrap.dedent(self.code))
+        if self.fixed is not None:
+            object.__setattr__(self, "fixed", textwrap.dedent(self.fixed))
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A planned edit: replace ``node``'s source with ``new`` (a node or source text)."""
+
+    node: cst.CSTNode
+    new: cst.CSTNode | str
+
+
+@dataclass(frozen=True)
+class PlannedFix:
+    applicability: Applicability
+    replacements: tuple[Replacement, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    node: cst.CSTNode
+    message: str
+    fix: PlannedFix | None
+    top: cst.CSTNode | None = None  # the top-level statement holding ``node``, when known
+
+
+class Rule:
+    """Subclass this, set the class attributes, and define ``visit_<Node>``/``leave_<Node>`` methods."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    message: ClassVar[str] = ""
+    severity: ClassVar[Severity] = "warning"
+    # Prefilter: every entry must occur in the file's text; a tuple entry means "any of these words".
+    requires: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
+    default_enabled: ClassVar[bool] = True
+    options: ClassVar[Mapping[str, Any]] = {}
+    fixable: ClassVar[bool] = False
+    VALID: ClassVar[Sequence[str | Valid]] = ()
+    INVALID: ClassVar[Sequence[str | Invalid]] = ()
+
+    def __init__(self, ctx: FileContext, options: Mapping[str, Any] | None = None) -> None:
+        self.ctx = ctx
+        self.config: dict[str, Any] = {**self.options, **(options or {})}
+        self.reports: list[Report] = []
+
+    def report(self, node: cst.CSTNode, message: str | None = None, *, fix: PlannedFix | None = None) -> None:
+        stack = self.ctx.stack
+        top = stack[1] if len(stack) > 1 else (node if len(stack) == 1 else None)
+        self.reports.append(Report(node, message or self.message, fix, top))
+
+    @staticmethod
+    def fix(
+        applicability: Applicability, *replacements: Replacement | tuple[cst.CSTNode, cst.CSTNode | str], description: str = ""
+    ) -> PlannedFix:
+        reps = tuple(r if isinstance(r, Replacement) else Replacement(*r) for r in replacements)
+        return PlannedFix(applicability, reps, description)
+
+    @classmethod
+    def summary(cls) -> str:
+        return cls.message
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        for entry in cls.requires:
+            if isinstance(entry, str):
+                if entry not in text:
+                    return False
+            elif not any(word in text for word in entry):
+                return False
+        return True

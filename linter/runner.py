@@ -1,0 +1,112 @@
+"""Lint many files in parallel worker processes; results come back in a stable order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnlint.engine import FileResult, InternalError, lint_source, syntax_error
+from nnlint.finding import Finding
+from nnlint.rule import Rule
+
+# Below this much work, starting processes costs more than it saves.
+_MIN_FILES_FOR_POOL = 8
+_MIN_BYTES_FOR_POOL = 200_000
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[InternalError] = field(default_factory=list)
+    files: int = 0
+
+
+def read_file(path: str) -> bytes | Finding:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except IsADirectoryError:
+        return syntax_error(path, "cannot read: is a directory")
+    except FileNotFoundError:
+        return syntax_error(path, "cannot read: the file disappeared during the run")
+    except PermissionError:
+        return syntax_error(path, "cannot read: permission denied")
+    except OSError as exc:
+        return syntax_error(path, f"cannot read: {exc.strerror or exc}")
+
+
+def lint_path(path: str, rules: Sequence[type[Rule]], options: Mapping[str, Mapping[str, Any]]) -> FileResult:
+    data = read_file(path)
+    if isinstance(data, Finding):
+        return FileResult(path, [data])
+    return lint_source(path, data, rules, options)
+
+
+_worker_state: tuple[Sequence[type[Rule]], Mapping[str, Mapping[str, Any]]] | None = None
+
+
+def _init_worker(rules: Sequence[type[Rule]], options: Mapping[str, Mapping[str, Any]]) -> None:
+    global _worker_state
+    _worker_state = (rules, options)
+
+
+def _lint_in_worker(path: str) -> FileResult:
+    assert _worker_state is not None
+    rules, options = _worker_state
+    try:
+        return lint_path(path, rules, options)
+    except Exception as exc:  # noqa: BLE001 - one file must never stop the run
+        return FileResult(path, errors=[InternalError(path, "engine", f"{type(exc).__name__}: {exc}")])
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def run(
+    paths: Sequence[str],
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    jobs: int | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
+    use_cache: bool = False,
+) -> RunResult:
+    """Lint ``paths`` (files) with ``rules``; ``jobs`` worker processes (None: all cores)."""
+    options = options or {}
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    sizes = {p: _file_size(p) for p in paths}
+    # Largest first keeps the workers evenly busy to the end.
+    ordered = sorted(paths, key=lambda p: -sizes[p])
+    use_pool = jobs > 1 and len(paths) >= _MIN_FILES_FOR_POOL and sum(sizes.values()) >= _MIN_BYTES_FOR_POOL
+    results: list[FileResult] = []
+    if use_pool:
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:
+            context = multiprocessing.get_context()
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(rules, options)) as pool:
+            for result in pool.map(_lint_in_worker, ordered, chunksize=2):
+                results.append(result)
+                if on_result:
+                    on_result(result)
+    else:
+        _init_worker(rules, options)
+        for path in ordered:
+            result = _lint_in_worker(path)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    out = RunResult(files=len(paths))
+    for result in results:
+        out.findings.extend(result.findings)
+        out.errors.extend(result.errors)
+    out.findings.sort(key=lambda f: f.sort_key)
+    out.errors.sort(key=lambda e: (e.path, e.rule))
+    return out

@@ -1,0 +1,123 @@
+"""One traversal of a module for all enabled rules (Fixit's batched visitor, minus its overhead).
+
+libcst's own ``visit`` rebuilds every node as it goes; this walker only reads. It skips the
+whitespace, comma and bracket fields no rule needs, and dispatches each node to the ``visit_<Type>``
+and ``leave_<Type>`` methods of the rules that defined them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+import libcst as cst
+
+from nnlint.context import FileContext
+
+_SKIPPED_FIELDS = frozenset(
+    {
+        "lpar", "rpar", "lbracket", "rbracket", "lbrace", "rbrace", "leading_lines",
+        "lines_after_decorators", "header", "footer", "semicolon", "comma", "dot", "equal",
+        "colon", "star", "operator", "asynchronous", "default_star", "newline", "trailing_whitespace",
+        "whitespace", "first_line", "empty_lines", "arrow", "walrus", "comparator_operator",
+    }
+)
+# Order children as they appear in the source where dataclass field order differs.
+_FIELD_ORDER = {
+    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+}
+_LEAF_TYPES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline, cst.Comment)
+
+_fields_cache: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...]:
+    cached = _fields_cache.get(node_type)
+    if cached is None:
+        if node_type in _FIELD_ORDER:
+            cached = _FIELD_ORDER[node_type]
+        else:
+            cached = tuple(
+                f.name
+                for f in dataclasses.fields(node_type)
+                if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+            )
+        _fields_cache[node_type] = cached
+    return cached
+
+
+Callback = Callable[[cst.CSTNode], object]
+
+
+def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callback]], leavers: dict[type, list[Callback]]) -> None:
+    """Walk ``module`` depth-first in source order, calling the callbacks registered per node type."""
+    stack = ctx.stack
+    scopes = ctx.scopes
+    imports = ctx.imports
+
+    def visit(node: cst.CSTNode) -> None:
+        node_type = type(node)
+        if node_type is cst.Import or node_type is cst.ImportFrom:
+            imports.add(node)  # type: ignore[arg-type]
+        callbacks = visitors.get(node_type)
+        if callbacks:
+            for cb in callbacks:
+                cb(node)
+        is_scope = node_type is cst.FunctionDef or node_type is cst.ClassDef
+        if is_scope:
+            scopes.append(node)  # type: ignore[arg-type]
+        stack.append(node)
+        for name in _child_fields(node_type):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                if not isinstance(value, _LEAF_TYPES):
+                    visit(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode) and not isinstance(item, _LEAF_TYPES):
+                        visit(item)
+        stack.pop()
+        if is_scope:
+            scopes.pop()
+        callbacks = leavers.get(node_type)
+        if callbacks:
+            for cb in callbacks:
+                cb(node)
+
+    visit(module)
+
+
+def node_types_of(rule_type: type) -> Iterable[tuple[str, type, str]]:
+    """Yield ("visit"|"leave", libcst node class, method name) for every visit_/leave_ method of a rule."""
+    for attr in dir(rule_type):
+        for kind in ("visit", "leave"):
+            prefix = kind + "_"
+            if attr.startswith(prefix):
+                node_type = getattr(cst, attr[len(prefix):], None)
+                if isinstance(node_type, type) and issubclass(node_type, cst.CSTNode):
+                    yield kind, node_type, attr
+
+
+def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
+    """Whether ``target`` is ``root`` or inside it (identity), reading the same fields as ``walk``."""
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if node is target:
+            return True
+        pending.extend(children(node))
+    return False
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The structural children of ``node`` (whitespace and punctuation left out), in source order."""
+    out: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            if not isinstance(value, _LEAF_TYPES):
+                out.append(value)
+        elif isinstance(value, (tuple, list)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _LEAF_TYPES))
+    return out
