@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -50,7 +51,16 @@ def syntax_error(path: str, message: str, line: int = 1, column: int = 1) -> Fin
     return Finding(path, line, column, line, column, SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, message, "error")
 
 
-def _parse_error_finding(path: str, exc: cst.ParserSyntaxError) -> Finding:
+def _parse_error_finding(path: str, source: str, exc: cst.ParserSyntaxError) -> Finding:
+    """CPython's message and location where it agrees the code is invalid (they are the clearest)."""
+    try:
+        ast.parse(source)
+    except SyntaxError as py_exc:
+        line = py_exc.lineno or 1
+        column = py_exc.offset or 1
+        return syntax_error(path, f"cannot parse: {py_exc.msg}", max(line, 1), max(column, 1))
+    except (ValueError, RecursionError, MemoryError):
+        pass
     reason = getattr(exc, "message", "") or (str(exc).strip().splitlines() or ["invalid syntax"])[0]
     reason = re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", reason.strip()) or "invalid syntax"
     return syntax_error(path, f"cannot parse: {reason}", max(exc.raw_line, 1), max(exc.raw_column, 0) + 1)
@@ -89,12 +99,7 @@ def lint_source(
     try:
         module = cst.parse_module(parse_text)
     except cst.ParserSyntaxError as exc:
-        if parse_text is not source:
-            try:
-                cst.parse_module(source)
-            except cst.ParserSyntaxError as exc2:
-                exc = exc2
-        result.findings.append(_parse_error_finding(path, exc))
+        result.findings.append(_parse_error_finding(path, source, exc))
         return result
     except (RecursionError, MemoryError) as exc:
         result.findings.append(syntax_error(path, f"cannot parse: {type(exc).__name__} (the file nests too deeply or is too large)"))
@@ -114,43 +119,38 @@ def lint_source(
             result.errors.append(InternalError(path, rule_type.code, f"{type(exc).__name__}: {exc}"))
             continue
         instances.append(rule)
-        for kind, node_type, method in node_types_of(rule_type):
-            table = visitors if kind == "visit" else leavers
-            table.setdefault(node_type, []).append(_guarded(rule, getattr(rule, method)))
 
-    failed: set[str] = set()
+    failed: dict[str, str] = {}
+    for rule in instances:
+        for kind, node_type, method in node_types_of(type(rule)):
+            table = visitors if kind == "visit" else leavers
+            table.setdefault(node_type, []).append(_guarded(rule, getattr(rule, method), failed))
     try:
         walk(module, ctx, visitors, leavers)
-    except _RuleFailed as failure:
-        failed.add(failure.rule.code)
-        result.errors.append(InternalError(path, failure.rule.code, failure.reason))
     except RecursionError:
         result.findings.append(syntax_error(path, "cannot lint: the file nests too deeply"))
         return result
 
+    for code, reason in failed.items():
+        result.errors.append(InternalError(path, code, reason))
     reports = [(rule, rep) for rule in instances if rule.code not in failed for rep in rule.reports]
     if reports:
         result.findings.extend(_to_findings(path, source, module, PositionIndex(module, parse_text), reports))
     return result
 
 
-class _RuleFailed(Exception):
-    def __init__(self, rule: Rule, reason: str) -> None:
-        super().__init__(reason)
-        self.rule = rule
-        self.reason = reason
+def _guarded(rule: Rule, method, failed: dict[str, str]):
+    """Call ``method``; if it raises, record why and switch the rule off for the rest of the file."""
 
-
-def _guarded(rule: Rule, method):
     def call(node: cst.CSTNode) -> None:
+        if rule.code in failed:
+            return
         try:
             method(node)
-        except _RuleFailed:
-            raise
         except RecursionError:
             raise
-        except Exception as exc:  # noqa: BLE001
-            raise _RuleFailed(rule, f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the run
+            failed[rule.code] = f"{type(exc).__name__}: {exc}"
 
     return call
 

@@ -58,7 +58,7 @@ def select_rules(
             if on and not rule.default_enabled and on < len(rule.code) and not _matches(rule.code, extend_select):
                 on = 0
         else:
-            on = len(rule.code) if rule.default_enabled else 0
+            on = 1 if rule.default_enabled else 0  # weaker than any explicit selector
         on = max(on, _matches(rule.code, extend_select))
         off = _matches(rule.code, ignore)
         if on > off:

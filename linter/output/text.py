@@ -14,14 +14,12 @@ def render(report: LintReport) -> str:
         return click.style(text, **kw) if report.color else text
 
     lines = []
-    for f in report.findings:
+    for f in [] if report.statistics else report.findings:
         location = style(f.path, bold=True) + f":{f.line}:{f.column}:"
         code = style(f.code, fg="red" if f.severity == "error" else "yellow", bold=True)
         marker = " [*]" if f.fix is not None and f.fix.applicability == "safe" else ""
         lines.append(f"{location} {code}{marker} {f.message}")
     if report.statistics and report.findings:
-        if lines:
-            lines.append("")
         counts = Counter((f.code, f.name) for f in report.findings)
         fixable = Counter(f.code for f in report.findings if f.fix is not None)
         for (code, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):

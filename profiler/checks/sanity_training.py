@@ -156,7 +156,8 @@ def input_independence(ctx: CheckContext) -> list[Finding]:
 
     The real-input run is overfit-batch's (shared); the zeroed-input run, from the same seed, stops as
     soon as the real run is clearly ahead (loss < 0.9x at the same step, from step 50 on), else runs
-    as long as the real one did."""
+    as long as the real one did. The input matters when the real run is clearly ahead, or when it
+    fitted the batch (100 % accuracy / loss near zero) and the zeroed run did not in as many steps."""
     if (guard := _guard(INPUT, ctx)) is not None:
         return guard
     real = _overfit_run(ctx).losses
@@ -168,7 +169,9 @@ def input_independence(ctx: CheckContext) -> list[Finding]:
     k = len(zero.losses)
     ctx.shared[INPUT] = {"real": [round_sig(v, 5) for v in real[:k]], "zeroed": [round_sig(v, 5) for v in zero.losses],
                          "steps": k}
-    if zero.stopped == "converged":
+    real_fitted = ctx.shared[OVERFIT]["stopped"] == "converged"
+    zero_fitted = bool(zero.losses) and _fitted(zero.losses, zero.accuracies[-1])
+    if zero.stopped == "converged" or (real_fitted and not zero_fitted):
         return []
     details = {"real_loss": round_sig(real[k - 1]), "zeroed_loss": round_sig(zero.losses[-1]), "steps": k,
                "initial_loss": round_sig(real[0])}

@@ -1,0 +1,29 @@
+"""Shared fixtures of the sanity-check tests: registers the checks and runs them by id."""
+
+from __future__ import annotations
+
+import pytest
+
+import nnprof.checks.sanity_dependence  # noqa: F401  (registers the checks)
+import nnprof.checks.sanity_graph  # noqa: F401
+import nnprof.checks.sanity_loss  # noqa: F401
+import nnprof.checks.sanity_training  # noqa: F401
+from nnprof.checks import REGISTRY
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
+
+DEFAULT_SANITY = ["loss-at-init", "batch-independence", "overfit-batch", "input-independence",
+                  "dropout-before-batchnorm"]
+
+
+def run_check(check_id: str, ctx: CheckContext) -> list[Finding]:
+    return REGISTRY[check_id].fn(ctx)
+
+
+def problems(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity in ("warning", "error")]
+
+
+@pytest.fixture
+def run():
+    return run_check
