@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import click
 
 from nnlint import __version__
+from nnlint.cache import DEFAULT_DIR as DEFAULT_CACHE_DIR
 from nnlint.config import Config, ConfigError, find_config, load_config, validate
 from nnlint.discovery import MissingPathError, discover
 from nnlint.finding import Finding
@@ -66,6 +67,12 @@ def _per_file_ignored(finding: Finding, config: Config) -> bool:
 @click.option("--config", "config_path", type=click.Path(), help="A pyproject.toml or nnlint.toml to use.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--no-cache", is_flag=True, help="Ignore and do not write the result cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    envvar="NNLINT_CACHE_DIR",
+    help="Where the result cache lives (default: .nnlint_cache next to the configuration, else in the current directory).",
+)
 @click.option("--fix", is_flag=True, help="Apply safe autofixes.")
 @click.option("--unsafe-fixes", is_flag=True, help="Apply unsafe autofixes too (implies --fix).")
 @click.option("--statistics", is_flag=True, help="Count findings per code.")
@@ -81,6 +88,7 @@ def lint(
     config_path: str | None,
     jobs: int | None,
     no_cache: bool,
+    cache_dir: str | None,
     fix: bool,
     unsafe_fixes: bool,
     statistics: bool,
@@ -116,7 +124,11 @@ def lint(
     from nnlint.runner import run
 
     files = [t.path for t in targets]
-    result = run(files, chosen, config.rule_options, jobs=jobs, use_cache=not no_cache)
+    if no_cache:
+        cache_dir = None
+    elif cache_dir is None:
+        cache_dir = os.path.join(config.root or os.getcwd(), DEFAULT_CACHE_DIR)
+    result = run(files, chosen, config.rule_options, jobs=jobs, cache_dir=cache_dir)
     findings = [f for f in result.findings if not _per_file_ignored(f, config)]
     fixed = 0
     if fix or unsafe_fixes:
@@ -169,7 +181,7 @@ def _apply_fixes(
             changed.append(path)
     if not changed:
         return findings, fixed, errors
-    again = run(changed, rules, config.rule_options, jobs=jobs, use_cache=False)
+    again = run(changed, rules, config.rule_options, jobs=jobs)
     remaining = [f for f in findings if f.path not in changed]
     remaining += [f for f in again.findings if not _per_file_ignored(f, config)]
     remaining.sort(key=lambda f: f.sort_key)

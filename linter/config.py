@@ -46,10 +46,14 @@ def find_config(start: str) -> str | None:
         if os.path.isfile(candidate):
             try:
                 with open(candidate, "rb") as handle:
-                    if "nnlint" in tomllib.load(handle).get("tool", {}):
-                        return candidate
-            except (OSError, tomllib.TOMLDecodeError):
+                    raw = handle.read()
+                if "nnlint" in tomllib.loads(raw.decode("utf-8")).get("tool", {}):
+                    return candidate
+            except (OSError, UnicodeDecodeError):
                 pass
+            except tomllib.TOMLDecodeError:
+                if b"tool.nnlint" in raw:  # ours, but broken: load_config reports it
+                    return candidate
         parent = os.path.dirname(directory)
         if parent == directory:
             return None

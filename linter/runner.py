@@ -76,11 +76,39 @@ def run(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     jobs: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
-    use_cache: bool = False,
+    cache_dir: str | None = None,
 ) -> RunResult:
-    """Lint ``paths`` (files) with ``rules``; ``jobs`` worker processes (None: all cores)."""
+    """Lint ``paths`` (files) with ``rules``; ``jobs`` worker processes (None: all cores).
+
+    With ``cache_dir``, files whose content, path and rule set were linted before are answered from
+    the cache and only the others are linted.
+    """
     options = options or {}
     jobs = max(1, jobs or os.cpu_count() or 1)
+    cached: list[FileResult] = []
+    keys: dict[str, str] = {}
+    cache = None
+    if cache_dir is not None:
+        from nnlint.cache import ResultCache, rules_signature
+
+        cache = ResultCache(cache_dir, rules_signature(rules, options))
+        todo = []
+        for path in paths:
+            data = read_file(path)
+            if isinstance(data, Finding):
+                todo.append(path)
+                continue
+            key = keys[path] = cache.key(path, data)
+            hit = cache.get(path, key)
+            if hit is None:
+                todo.append(path)
+            else:
+                cached.append(hit)
+                if on_result:
+                    on_result(hit)
+        total, paths = len(paths), todo
+    else:
+        total = len(paths)
     sizes = {p: _file_size(p) for p in paths}
     # Largest first keeps the workers evenly busy to the end.
     ordered = sorted(paths, key=lambda p: -sizes[p])
@@ -103,8 +131,12 @@ def run(
             results.append(result)
             if on_result:
                 on_result(result)
-    out = RunResult(files=len(paths))
-    for result in results:
+    if cache is not None:
+        for result in results:
+            if result.path in keys:
+                cache.put(keys[result.path], result)
+    out = RunResult(files=total)
+    for result in cached + results:
         out.findings.extend(result.findings)
         out.errors.extend(result.errors)
     out.findings.sort(key=lambda f: f.sort_key)
