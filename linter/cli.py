@@ -39,7 +39,7 @@ def _load_rules(config: Config) -> list[type[Rule]]:
         try:
             rules = sorted(rules + load_local_rules(config.local_rules, config.root, rules), key=lambda r: r.code)
         except LocalRuleError as exc:
-            fail(str(exc))
+            fail(f"{config.path}: {exc}")
     return rules
 
 
@@ -198,7 +198,11 @@ def rule_command(code: str | None, show_all: bool, output_format: str) -> None:
 
     from nnlint.docs import rule_markdown, rule_record
 
-    rules = all_rules()
+    found = find_config(".")
+    try:
+        rules = _load_rules(load_config(found)) if found else all_rules()
+    except ConfigError as exc:
+        fail(str(exc))
     if show_all or code is None:
         if output_format == "json":
             click.echo(json.dumps([rule_record(r) for r in rules], indent=2))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from nnlint.rule import Rule
 
-_CODE = re.compile(r"^NN[0-9]{0,3}$")
+_CODE = re.compile(r"^[A-Z]{1,4}[0-9]{0,3}$")
 
 
 class UnknownCodeError(ValueError):
