@@ -56,7 +56,8 @@ def rules_document(rules: Sequence[type[Rule]]) -> str:
             continue
         parts.append(f"\n## {prefix}xx: {title}\n")
         for rule in family:
-            parts.append("\n" + rule_markdown(rule).replace("\n# ", "\n### ", 1).replace("# ", "### ", 1))
+            page = rule_markdown(rule).replace("\n## ", "\n#### ")
+            parts.append("\n###" + page[1:])
     return "\n".join(parts)
 
 

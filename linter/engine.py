@@ -22,6 +22,8 @@ from nnlint.walker import node_types_of, walk
 
 SYNTAX_ERROR_CODE = "NN000"
 SYNTAX_ERROR_NAME = "syntax-error"
+# Larger files are reported, not parsed: libcst's tree would take gigabytes.
+MAX_SOURCE_CHARS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,14 @@ def syntax_error(path: str, message: str, line: int = 1, column: int = 1) -> Fin
     return Finding(path, line, column, line, column, SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, message, "error")
 
 
-def _parse_error_finding(path: str, source: str, exc: cst.ParserSyntaxError) -> Finding:
+def _cpython_error(path: str, exc: SyntaxError) -> Finding:
+    return syntax_error(path, f"cannot parse: {exc.msg}", max(exc.lineno or 1, 1), max(exc.offset or 1, 1))
+
+
+def _parse_error_finding(path: str, exc: cst.ParserSyntaxError, py_error: SyntaxError | None) -> Finding:
     """CPython's message and location where it agrees the code is invalid (they are the clearest)."""
-    try:
-        ast.parse(source)
-    except SyntaxError as py_exc:
-        line = py_exc.lineno or 1
-        column = py_exc.offset or 1
-        return syntax_error(path, f"cannot parse: {py_exc.msg}", max(line, 1), max(column, 1))
-    except (ValueError, RecursionError, MemoryError):
-        pass
+    if py_error is not None:
+        return _cpython_error(path, py_error)
     reason = getattr(exc, "message", "") or (str(exc).strip().splitlines() or ["invalid syntax"])[0]
     reason = re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", reason.strip()) or "invalid syntax"
     return syntax_error(path, f"cannot parse: {reason}", max(exc.raw_line, 1), max(exc.raw_column, 0) + 1)
@@ -91,18 +91,40 @@ def lint_source(
             result.findings.append(syntax_error(path, "cannot parse: source contains a null byte"))
             return result
 
+    if len(source) > MAX_SOURCE_CHARS:
+        size = len(source) / 1e6
+        message = f"cannot lint: the file is too large ({size:.1f} MB; the limit is {MAX_SOURCE_CHARS // 10**6} MB); exclude it"
+        result.findings.append(syntax_error(path, message))
+        return result
+    # CPython's parser first: it is fast, its messages are the clearest, and it refuses the deep
+    # nesting that makes libcst's native parser overflow its stack.
+    tree: ast.Module | None = None
+    py_error: SyntaxError | None = None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        if "too many nested" in exc.msg or "too many statically nested" in exc.msg:
+            result.findings.append(_cpython_error(path, exc))
+            return result
+        py_error = exc
+    except (RecursionError, MemoryError, ValueError) as exc:
+        result.findings.append(syntax_error(path, f"cannot parse: the code nests too deeply ({type(exc).__name__})"))
+        return result
+
     active = [rule for rule in rules if rule.applies_to(source)]
+    if not active and py_error is None:
+        return result  # nothing can match: never parsed by libcst
     words = set().union(*(rule_words(r.requires) for r in active)) if active else set()
     if any(not r.requires for r in active):
         words = None  # a rule without prefilter words needs every chunk
-    parse_text = blank_irrelevant_chunks(source, words) if (chunking and active) else source
+    parse_text, statements = blank_irrelevant_chunks(source, words if chunking else None, tree)
     try:
         module = cst.parse_module(parse_text)
     except cst.ParserSyntaxError as exc:
-        result.findings.append(_parse_error_finding(path, source, exc))
+        result.findings.append(_parse_error_finding(path, exc, py_error))
         return result
     except (RecursionError, MemoryError) as exc:
-        result.findings.append(syntax_error(path, f"cannot parse: {type(exc).__name__} (the file nests too deeply or is too large)"))
+        result.findings.append(syntax_error(path, f"cannot parse: the code nests too deeply ({type(exc).__name__})"))
         return result
     if not active:
         return result
@@ -135,7 +157,7 @@ def lint_source(
         result.errors.append(InternalError(path, code, reason))
     reports = [(rule, rep) for rule in instances if rule.code not in failed for rep in rule.reports]
     if reports:
-        result.findings.extend(_to_findings(path, source, module, PositionIndex(module, parse_text), reports))
+        result.findings.extend(_to_findings(path, source, module, PositionIndex(module, parse_text, statements), reports))
     return result
 
 

@@ -17,9 +17,10 @@ from nnlint.walker import contains
 
 
 class PositionIndex:
-    def __init__(self, module: cst.Module, parsed_text: str) -> None:
+    def __init__(self, module: cst.Module, parsed_text: str, statements: list[ast.stmt] | None = None) -> None:
         self.module = module
         self.parsed_text = parsed_text
+        self.statements = statements
         self._first_lines: dict[int, int] | None = None
         self._ranges: dict[int, dict[cst.CSTNode, CodeRange]] = {}
         self._whole: dict[cst.CSTNode, CodeRange] | None = None
@@ -60,11 +61,12 @@ class PositionIndex:
         if self._first_lines is not None:
             return self._first_lines
         self._first_lines = {}
-        try:
-            tree = ast.parse(self.parsed_text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return self._first_lines
-        stmts = tree.body
+        stmts = self.statements
+        if stmts is None:
+            try:
+                stmts = ast.parse(self.parsed_text).body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return self._first_lines
         i = 0
         for stmt in self.module.body:
             if i >= len(stmts):

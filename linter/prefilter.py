@@ -23,30 +23,32 @@ def rule_words(requires: Iterable[str | tuple[str, ...]]) -> set[str]:
     return words
 
 
-def blank_irrelevant_chunks(source: str, words: set[str] | None) -> str:
-    """Return ``source`` with top-level defs/classes that contain none of ``words`` blanked out.
+def blank_irrelevant_chunks(source: str, words: set[str] | None, tree: ast.Module | None) -> tuple[str, list[ast.stmt] | None]:
+    """``source`` with top-level defs/classes that contain none of ``words`` blanked out, and the
+    top-level statements of ``tree`` that remain.
 
-    ``words`` None means every chunk is relevant. Any doubt (a syntax error for ``ast``, a tiny file)
-    returns the source unchanged, and the real parser decides.
+    ``words`` None means every chunk is relevant; without a tree (CPython could not parse the file),
+    nothing is blanked and the real parser decides.
     """
+    if tree is None:
+        return source, None
     if words is None or source.count("\n") < _MIN_CHUNKED_LINES:
-        return source
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return source
+        return source, list(tree.body)
     lines = source.splitlines(keepends=True)
+    kept: list[ast.stmt] = []
     blanked = False
     for stmt in tree.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            kept.append(stmt)
             continue
         start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]) - 1
         end = stmt.end_lineno or stmt.lineno
         chunk = "".join(lines[start:end])
         if any(word in chunk for word in words):
+            kept.append(stmt)
             continue
         for i in range(start, end):
             line = lines[i]
             lines[i] = line[len(line.rstrip("\r\n")):]
         blanked = True
-    return "".join(lines) if blanked else source
+    return ("".join(lines) if blanked else source), kept

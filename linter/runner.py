@@ -5,7 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,48 @@ def _file_size(path: str) -> int:
         return 0
 
 
+def _context():
+    try:
+        return multiprocessing.get_context("fork")
+    except ValueError:  # pragma: no cover - platforms without fork
+        return multiprocessing.get_context()
+
+
+def _run_pool(
+    paths: list[str],
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Mapping[str, Any]],
+    jobs: int,
+    on_result: Callable[[FileResult], None] | None,
+) -> list[FileResult]:
+    """Lint in worker processes. A worker that dies (a native parser crash) costs only its file: the
+    unfinished files are re-linted one process each, and the one that kills its process is reported."""
+    done: dict[str, FileResult] = {}
+
+    def keep(result: FileResult) -> None:
+        done[result.path] = result
+        if on_result:
+            on_result(result)
+
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker, initargs=(rules, options)) as pool:
+            for future in as_completed([pool.submit(_lint_in_worker, path) for path in paths]):
+                keep(future.result())
+    except BrokenProcessPool:
+        for path in paths:
+            if path not in done:
+                keep(_lint_isolated(path, rules, options))
+    return [done[path] for path in paths]
+
+
+def _lint_isolated(path: str, rules: Sequence[type[Rule]], options: Mapping[str, Mapping[str, Any]]) -> FileResult:
+    try:
+        with ProcessPoolExecutor(1, mp_context=_context(), initializer=_init_worker, initargs=(rules, options)) as pool:
+            return pool.submit(_lint_in_worker, path).result()
+    except BrokenProcessPool:
+        return FileResult(path, [syntax_error(path, "cannot parse: the parser crashed on this file")])
+
+
 def run(
     paths: Sequence[str],
     rules: Sequence[type[Rule]],
@@ -115,15 +158,7 @@ def run(
     use_pool = jobs > 1 and len(paths) >= _MIN_FILES_FOR_POOL and sum(sizes.values()) >= _MIN_BYTES_FOR_POOL
     results: list[FileResult] = []
     if use_pool:
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:
-            context = multiprocessing.get_context()
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(rules, options)) as pool:
-            for result in pool.map(_lint_in_worker, ordered, chunksize=2):
-                results.append(result)
-                if on_result:
-                    on_result(result)
+        results = _run_pool(ordered, rules, options, jobs, on_result)
     else:
         _init_worker(rules, options)
         for path in ordered:

@@ -30,6 +30,15 @@ _FIELD_ORDER = {
 _LEAF_TYPES = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline, cst.Comment)
 
 _fields_cache: dict[type, tuple[str, ...]] = {}
+_leaf_cache: dict[type, bool] = {}
+
+
+def _is_leaf(node_type: type) -> bool:
+    """Whitespace/comment node types, which no rule visits (cached: ABC isinstance checks are slow)."""
+    leaf = _leaf_cache.get(node_type)
+    if leaf is None:
+        leaf = _leaf_cache[node_type] = issubclass(node_type, _LEAF_TYPES) or not issubclass(node_type, cst.CSTNode)
+    return leaf
 
 
 def _child_fields(node_type: type) -> tuple[str, ...]:
@@ -70,13 +79,13 @@ def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callbac
         stack.append(node)
         for name in _child_fields(node_type):
             value = getattr(node, name)
-            if isinstance(value, cst.CSTNode):
-                if not isinstance(value, _LEAF_TYPES):
-                    visit(value)
-            elif isinstance(value, (tuple, list)):
+            value_type = type(value)
+            if value_type is tuple or value_type is list:
                 for item in value:
-                    if isinstance(item, cst.CSTNode) and not isinstance(item, _LEAF_TYPES):
+                    if not _is_leaf(type(item)):
                         visit(item)
+            elif not _is_leaf(value_type):
+                visit(value)
         stack.pop()
         if is_scope:
             scopes.pop()
@@ -115,9 +124,9 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     out: list[cst.CSTNode] = []
     for name in _child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, _LEAF_TYPES):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _LEAF_TYPES))
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
+            out.extend(v for v in value if not _is_leaf(type(v)))
+        elif not _is_leaf(value_type):
+            out.append(value)
     return out
