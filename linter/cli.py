@@ -128,7 +128,10 @@ def lint(
         cache_dir = None
     elif cache_dir is None:
         cache_dir = os.path.join(config.root or os.getcwd(), DEFAULT_CACHE_DIR)
-    result = run(files, chosen, config.rule_options, jobs=jobs, cache_dir=cache_dir)
+    from nnlint.progress import progress
+
+    with progress(len(files), enabled=output_format == "text") as on_result:
+        result = run(files, chosen, config.rule_options, jobs=jobs, cache_dir=cache_dir, on_result=on_result)
     findings = [f for f in result.findings if not _per_file_ignored(f, config)]
     fixed = 0
     if fix or unsafe_fixes:

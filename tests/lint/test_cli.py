@@ -191,3 +191,19 @@ def test_main_dispatches_rule_subcommand(capsys):
     assert exit_info.value.code in (0, None)
     records = json.loads(capsys.readouterr().out)
     assert {"code", "name", "summary", "fixable", "default"} <= set(records[0])
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from nnlint import progress as progress_module
+    from nnlint.engine import FileResult
+
+    with progress_module.progress(500, enabled=True) as callback:
+        assert callback is None  # pytest's stderr is not a terminal
+    monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(progress_module, "SHOW_AFTER_S", 0.0)
+    with progress_module.progress(500, enabled=False) as callback:
+        assert callback is None  # JSON/SARIF/GitHub output: never
+    with progress_module.progress(500, enabled=True) as callback:
+        assert callback is not None
+        for i in range(3):
+            callback(FileResult(f"f{i}.py"))
