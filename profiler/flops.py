@@ -383,8 +383,10 @@ def bind_function(name: str, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 def count_flops_fvcore(model: nn.Module, inputs: Any, *, batch_size: int | None = None) -> FlopResult:
     """Count with fvcore's ``FlopCountAnalysis`` plus the handles of ``FORMULAS`` it lacks."""
-    from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
+    with warnings.catch_warnings():  # fvcore's import scripts a function (torch.jit.script is deprecated)
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+        from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS
 
     root, args, prefix = _positional(model, inputs)
     calls: Counter[str] = Counter()
@@ -493,7 +495,7 @@ class _KwargsModule(nn.Module):
         self.keys = keys
 
     def forward(self, *values: Any) -> Any:
-        return self.m(**dict(zip(self.keys, values)))
+        return self.m(**dict(zip(self.keys, values, strict=True)))
 
 
 def _positional(model: nn.Module, inputs: Any) -> tuple[nn.Module, tuple, str]:

@@ -308,10 +308,22 @@ def _exec_file(path: Path) -> ModuleType:
         if folder in sys.path:
             sys.path.remove(folder)
         for added in set(sys.modules) - before:  # sibling helper files imported by the model
-            mod_file = getattr(sys.modules.get(added), "__file__", None) or ""
-            if mod_file and str(Path(mod_file).resolve()).startswith(folder):
+            if _is_sibling(added, getattr(sys.modules.get(added), "__file__", None), folder):
                 sys.modules.pop(added, None)
     return module
+
+
+def _is_sibling(name: str, file: str | None, folder: str) -> bool:
+    """Whether module ``name`` was imported from ``folder`` itself (``folder/name.py`` or the package
+    ``folder/name/``), not from an installed package that happens to live below it."""
+    if not file:
+        return False
+    try:
+        rel = Path(file).resolve().relative_to(folder)
+    except ValueError:
+        return False
+    top = name.split(".")[0]
+    return rel.parts[0] in (top, f"{top}.py")
 
 
 def _exec_module(module_name: str, where: str) -> ModuleType:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
 
-from nnprof.flops import RNN_GATES, FORMULAS, WHOLE_OPS, bind_function
+from nnprof.flops import FORMULAS, RNN_GATES, WHOLE_OPS, bind_function
 from nnprof.loading import call_model, primary_output, restored
 from nnprof.tracing import OpEvent, tap_ops
 
@@ -104,7 +104,7 @@ def _record(ev: OpEvent) -> OpRecord | None:
     return OpRecord(ev.module, name, kind, ev.phase, dims, float(flops), dtype)
 
 
-Built = Optional[tuple[str, dict[str, int], float, str]]
+Built = tuple[str, dict[str, int], float, str] | None
 
 
 def _dt(t: Any) -> str:

@@ -46,7 +46,7 @@ def bind_args(func: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
     schema = getattr(func, "_schema", None)
     if schema is None:
         return {**{str(i): a for i, a in enumerate(args)}, **bound}
-    for arg, value in zip(schema.arguments, args):
+    for arg, value in zip(schema.arguments, args, strict=False):
         bound[arg.name] = value
     return bound
 
@@ -111,7 +111,12 @@ class ModuleStack:
             self._handles.append(register_multi_grad_hook(tensors, lambda _g, n=name: self._bw_enter(n)))
 
     def _bw_enter(self, name: str) -> None:
-        self._backward.append(name)
+        # A module and its last child share an output tensor, so their hooks fire together, parent
+        # last: keep the child on top, as its backward runs first.
+        i = len(self._backward)
+        while i > 0 and _is_inside(self._backward[i - 1], name):
+            i -= 1
+        self._backward.insert(i, name)
 
     def _bw_exit(self, name: str) -> None:
         for i in range(len(self._backward) - 1, -1, -1):
@@ -129,6 +134,10 @@ class ModuleStack:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+
+def _is_inside(child: str, parent: str) -> bool:
+    return child != parent and (parent == "" or child.startswith(parent + "."))
 
 
 def _grad_tensors(obj: Any) -> list[torch.Tensor]:

@@ -29,8 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..context import CheckContext
-from ..findings import Finding
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
+from nnprof.loading import call_model, default_loss
+
+__all__ = ["call_model", "default_loss"]  # re-exported for the sanity checks
 
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
     nn.Dropout,
@@ -44,15 +47,6 @@ BATCHNORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm,
 
 
 # --------------------------------------------------------------------------- calling the model
-
-
-def call_model(model: nn.Module, inputs: Any) -> Any:
-    """Call ``model`` the way the contract says ``example_input``/``get_batch`` inputs are passed."""
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, (tuple, list)):
-        return model(*inputs)
-    return model(inputs)
 
 
 def primary_tensor(value: Any) -> torch.Tensor | None:
@@ -144,9 +138,15 @@ class Budget:
         return self.spent() + next_s <= self.seconds
 
 
+#: share of the budget a check plans to use: the runner gives up on a check at 100 %, so a check
+#: stops its loops earlier and still has time to report what it measured
+BUDGET_SHARE = 0.8
+
+
 def budget_of(ctx: CheckContext) -> Budget:
-    """The check's time budget: ``options['budget_s']`` when given, else ``ctx.budget_s``."""
-    return Budget(float(ctx.options.get("budget_s", ctx.budget_s)))
+    """The check's time budget: ``options['budget_s']`` when given, else ``ctx.budget_s`` (the
+    registered budget, which the runner sets per check), of which loops plan for ``BUDGET_SHARE``."""
+    return Budget(BUDGET_SHARE * float(ctx.options.get("budget_s", ctx.budget_s)))
 
 
 # --------------------------------------------------------------------------- model copies
@@ -187,17 +187,6 @@ def fresh_model(ctx: CheckContext) -> nn.Module:
 def loss_function(ctx: CheckContext) -> Callable[[Any, Any], torch.Tensor]:
     """The user's loss, or the contract's default (cross-entropy for class ids, MSE for floats)."""
     return ctx.loss_fn if ctx.loss_fn is not None else default_loss
-
-
-def default_loss(output: Any, targets: torch.Tensor) -> torch.Tensor:
-    out = primary_tensor(output)
-    if out is None:
-        raise TypeError("the model's output holds no tensor")
-    if not targets.is_floating_point():
-        if class_dim(out, targets) == 1 and out.dim() > 2:
-            return F.cross_entropy(out, targets)
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), targets.reshape(-1))
-    return F.mse_loss(out, targets.to(out.dtype))
 
 
 # --------------------------------------------------------------------------- what the loss is
@@ -314,11 +303,13 @@ def train_on_batch(
     done: Callable[[list[float], float | None], bool] | None = None,
     advance: Callable[[], None] | None = None,
     stop_if: Callable[[list[float]], bool] | None = None,
+    next_batch: Callable[[], tuple[Any, Any]] | None = None,
 ) -> TrainRun:
     """Train ``model`` on one batch for up to ``steps`` Adam steps (dropout off) within ``budget``.
 
     ``lr`` is a constant or a schedule ``step -> lr``; ``done(losses, accuracy)`` ends the run as
-    converged; ``stop_if(losses)`` ends it as "diverged".
+    converged; ``stop_if(losses)`` ends it as "diverged". ``next_batch()``, when given, draws a new
+    ``(inputs, targets)`` for every step after the first instead of repeating the one batch.
     """
     model.train()
     _dropout_off(model)
@@ -331,6 +322,8 @@ def train_on_batch(
             run.stopped = "budget"
             break
         t0 = time.perf_counter()
+        if next_batch is not None and step > 0:
+            inputs, targets = next_batch()
         if callable(lr):
             for group in opt.param_groups:
                 group["lr"] = lr(step)

@@ -18,10 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..context import CheckContext
-from ..findings import Finding
-from . import register
-from .sanity_common import (
+from nnprof.checks import register
+from nnprof.checks.sanity_common import (
     BATCHNORM_TYPES,
     Budget,
     batch_inputs,
@@ -34,6 +32,8 @@ from .sanity_common import (
     seeded,
     skipped,
 )
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
 
 CHECK = "batch-independence"
 NORM_TYPES: tuple[type[nn.Module], ...] = (*BATCHNORM_TYPES, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)

@@ -17,10 +17,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..context import CheckContext
-from ..findings import Finding
-from . import register
-from .sanity_common import (
+from nnprof.checks import register
+from nnprof.checks.sanity_common import (
     BATCHNORM_TYPES,
     DROPOUT_TYPES,
     batch_inputs,
@@ -30,6 +28,8 @@ from .sanity_common import (
     seeded,
     skipped,
 )
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
 
 CHECK = "dropout-before-batchnorm"
 

@@ -15,10 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..context import CheckContext
-from ..findings import Finding
-from . import register
-from .sanity_common import (
+from nnprof.checks import register
+from nnprof.checks.sanity_common import (
     LossKind,
     call_model,
     loss_function,
@@ -29,6 +27,8 @@ from .sanity_common import (
     seeded,
     skipped,
 )
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
 
 CHECK = "loss-at-init"
 #: the loss is "far off" when it exceeds the chance level by this factor and by ``ABS_MARGIN``

@@ -8,7 +8,11 @@
   sweep from 1e-7 to 10 over ~100 steps that stops once the loss exceeds 4x its best, and a suggested
   rate: the steepest descent of the smoothed curve (Lightning's suggestion). fastai's "valley" is not
   used: on one repeated batch the curve is noise-free and falls by tiny amounts from the first step,
-  so its longest descending stretch starts at 1e-7 and the valley lands far too low.
+  so its longest descending stretch starts at 1e-7 and the valley lands far too low. On one repeated
+  batch the sweep is also a training run on that batch: a model that memorises it before the rate
+  gets high may never show the divergence. When the runner passes ``ctx.options["get_batch"]`` (a
+  callable returning a new ``(inputs, targets)`` on the device), every step draws a fresh batch, as
+  the LR finders of Lightning and fastai do.
 
 Every run starts from ``ctx.build_model()`` (or a deep copy of ``ctx.model``) under ``ctx.seed``, with
 dropout off (we test capacity and wiring, not regularisation); ``ctx.model`` is never trained.
@@ -21,11 +25,9 @@ from typing import Any
 
 import torch
 
-from ..context import CheckContext
-from ..findings import Finding
-from ..progress import progress_bar
-from . import register
-from .sanity_common import (
+from nnprof.checks import register
+from nnprof.checks.sanity_common import (
+    Budget,
     LossKind,
     TrainRun,
     budget_of,
@@ -40,6 +42,9 @@ from .sanity_common import (
     train_on_batch,
     zeroed,
 )
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
+from nnprof.progress import progress_bar
 
 OVERFIT = "overfit-batch"
 INPUT = "input-independence"
@@ -91,7 +96,7 @@ def _overfit_details(run: TrainRun, lr: float) -> dict[str, Any]:
             "lr": lr, "seconds": round_sig(run.seconds, 3), "stopped": run.stopped}
 
 
-def _overfit_run(ctx: CheckContext) -> TrainRun:
+def _overfit_run(ctx: CheckContext, budget: Budget) -> TrainRun:
     """The overfit run, kept in ``ctx.shared['overfit-batch']`` (curve for the HTML report, and reused
     by input-independence: same seed, model, optimizer and batch)."""
     cached = ctx.shared.get(OVERFIT)
@@ -99,7 +104,7 @@ def _overfit_run(ctx: CheckContext) -> TrainRun:
         return TrainRun(list(cached["loss"]), list(cached["accuracy"] or []), cached["stopped"], cached["seconds"])
     lr = float(ctx.options.get("overfit_lr", 1e-3))
     steps = int(ctx.options.get("overfit_steps", 300))
-    run, _ = _train(ctx, ctx.batch[0], steps, OVERFIT, budget=budget_of(ctx), lr=lr, done=_fitted)
+    run, _ = _train(ctx, ctx.batch[0], steps, OVERFIT, budget=budget, lr=lr, done=_fitted)
     has_acc = any(a is not None for a in run.accuracies)
     ctx.shared[OVERFIT] = {"steps": list(range(len(run.losses))), "loss": [round_sig(v, 5) for v in run.losses],
                            "accuracy": run.accuracies if has_acc else None, "passed": run.stopped == "converged",
@@ -112,7 +117,7 @@ def overfit_batch(ctx: CheckContext) -> list[Finding]:
     """Warn when Adam cannot drive the loss on one batch near zero (100 % accuracy)."""
     if (guard := _guard(OVERFIT, ctx)) is not None:
         return guard
-    run = _overfit_run(ctx)
+    run = _overfit_run(ctx, budget_of(ctx))
     lr = ctx.shared[OVERFIT]["lr"]
     if not run.losses:
         return [skipped(OVERFIT, "budget", "not even one step fitted in the time budget")]
@@ -150,7 +155,7 @@ def _beats(real: list[float], first: int) -> Any:
     return done
 
 
-@register(INPUT, default=True, budget_s=20)
+@register(INPUT, default=True, budget_s=30)
 def input_independence(ctx: CheckContext) -> list[Finding]:
     """Warn when training on zeroed inputs reaches the loss of training on the real inputs.
 
@@ -160,22 +165,27 @@ def input_independence(ctx: CheckContext) -> list[Finding]:
     fitted the batch (100 % accuracy / loss near zero) and the zeroed run did not in as many steps."""
     if (guard := _guard(INPUT, ctx)) is not None:
         return guard
-    real = _overfit_run(ctx).losses
+    budget = budget_of(ctx)
+    real = _overfit_run(ctx, budget).losses
     if len(real) < 2:
         return [skipped(INPUT, "budget", "the real-input run did not get past its first step")]
     first = min(int(ctx.options.get("input_steps", 50)), len(real))
     lr = ctx.shared[OVERFIT]["lr"]
-    zero, _ = _train(ctx, zeroed(ctx.batch[0]), len(real), INPUT, budget=budget_of(ctx), lr=lr, done=_beats(real, first))
+    zero, _ = _train(ctx, zeroed(ctx.batch[0]), len(real), INPUT, budget=budget, lr=lr, done=_beats(real, first))
     k = len(zero.losses)
     ctx.shared[INPUT] = {"real": [round_sig(v, 5) for v in real[:k]], "zeroed": [round_sig(v, 5) for v in zero.losses],
                          "steps": k}
-    real_fitted = ctx.shared[OVERFIT]["stopped"] == "converged"
-    zero_fitted = bool(zero.losses) and _fitted(zero.losses, zero.accuracies[-1])
-    if zero.stopped == "converged" or (real_fitted and not zero_fitted):
+    if zero.stopped == "converged":  # the real run was clearly ahead
         return []
+    if k == 0 or zero.stopped == "budget":
+        return [skipped(INPUT, "budget", f"the zeroed-input run stopped after {k} of {len(real)} steps")]
+    if zero.stopped == "non-finite":
+        return [skipped(INPUT, "the zeroed-input run diverged", f"non-finite loss after {k} steps")]
+    if ctx.shared[OVERFIT]["stopped"] == "converged" and not _fitted(zero.losses, zero.accuracies[-1]):
+        return []  # the real inputs fitted the batch in k steps, zeros did not
     details = {"real_loss": round_sig(real[k - 1]), "zeroed_loss": round_sig(zero.losses[-1]), "steps": k,
                "initial_loss": round_sig(real[0])}
-    if zero.stopped == "budget" or (zero.stopped == "steps" and ctx.shared[OVERFIT]["stopped"] == "budget"):
+    if ctx.shared[OVERFIT]["stopped"] == "budget":
         return [skipped(INPUT, "budget", f"no difference between real and zeroed inputs within {k} steps", **details)]
     message = (f"the model does as well on zeroed inputs as on the real ones (loss {details['zeroed_loss']} vs "
                f"{details['real_loss']} after {k} steps): it ignores its input, or cannot learn at all; check "
@@ -220,7 +230,8 @@ def _sweep(ctx: CheckContext, steps: int, lr_min: float, lr_max: float) -> tuple
         user_lr = float(opt.param_groups[0]["lr"])
         with progress_bar(LR_RANGE, total=steps, ctx=ctx) as advance:
             run = train_on_batch(model, ctx.batch[0], ctx.batch[1], loss_function(ctx), steps=steps,
-                                 budget=budget_of(ctx), lr=schedule, optimizer=opt, advance=advance, stop_if=diverged)
+                                 budget=budget_of(ctx), lr=schedule, optimizer=opt, advance=advance, stop_if=diverged,
+                                 next_batch=ctx.options.get("get_batch"))
     return [schedule(i) for i in range(len(run.losses))], run, user_lr
 
 
@@ -247,7 +258,7 @@ def lr_range(ctx: CheckContext) -> list[Finding]:
     curve = {"lr": ctx.shared[LR_RANGE]["lr"], "loss": ctx.shared[LR_RANGE]["smoothed"]}
     how = "steepest descent of the smoothed loss" if steep is not None else "lowest smoothed loss"
     text = (f"learning-rate range test: suggested lr {details['suggested_lr']:g} ({how}; lowest loss "
-            f"at {details['min_loss_lr']:g}"
+            f"at lr {details['min_loss_lr']:g}"
             + (f"; the loss diverges from {details['diverged_lr']:g}" if diverged_lr else "") + ")")
     if diverged_lr is not None and user_lr >= diverged_lr:
         return [Finding(LR_RANGE, "warning", "", f"{text}; the configured lr {user_lr:g} is past the point where "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import nnprof.checks.sanity_dependence  # noqa: F401  (registers the checks)
 import nnprof.checks.sanity_graph  # noqa: F401
@@ -24,6 +25,11 @@ def problems(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity in ("warning", "error")]
 
 
-@pytest.fixture
-def run():
-    return run_check
+@pytest.fixture(autouse=True, scope="package")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP threads
+    spin-waiting for each other make them 10-50x slower (and budgets flaky)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

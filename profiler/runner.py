@@ -1,0 +1,236 @@
+"""Run a profile: count parameters and FLOPs, run every selected check under its budget, build a Report.
+
+The runner knows no check: it imports every module of the ``nnprof.checks`` package (so each registers
+itself) and iterates ``nnprof.checks.REGISTRY``. A check that raises becomes an ``error`` finding; one
+that overruns its time budget an ``info`` finding ("skipped (budget)"); the run goes on either way.
+A check raises ``CheckSkipped(reason)`` when it cannot run here (the meta device, say).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import threading
+import time
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+import nnprof.checks
+from nnprof.checks import REGISTRY, CheckSpec
+from nnprof.context import CheckContext
+from nnprof.findings import Finding
+from nnprof.flops import FlopResult, count_flops
+from nnprof.loading import LoadedModel, batch_size_of, resize_batch, seeded, to_device
+from nnprof.report import FLOP_UNIT, Report
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+
+
+class CheckSkipped(Exception):
+    """Raised by a check that cannot run in this setting: ``reason`` says why (a sentence), ``short``
+    is the status label ("meta device")."""
+
+    def __init__(self, reason: str, short: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.short = short or reason
+
+
+def load_checks() -> dict[str, CheckSpec]:
+    """Import every module of ``nnprof.checks`` (new check files register themselves)."""
+    for info in pkgutil.iter_modules(nnprof.checks.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"nnprof.checks.{info.name}")
+    return REGISTRY
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` is cuda when available, else cpu."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def select_checks(checks: Iterable[str] | None, skip: Iterable[str] = ()) -> list[CheckSpec]:
+    """The checks to run, in registry order: ``checks`` (default: every default check) minus ``skip``.
+    Unknown ids raise ``ValueError``."""
+    registry = load_checks()
+    wanted = list(checks) if checks is not None else [cid for cid, spec in registry.items() if spec.default]
+    skipped = set(skip)
+    unknown = [cid for cid in [*wanted, *skipped] if cid not in registry]
+    if unknown:
+        raise ValueError(f"unknown check id(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
+    return [registry[cid] for cid in registry if cid in wanted and cid not in skipped]
+
+
+def run_profile(
+    loaded: LoadedModel,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "bfloat16",
+    batch_size: int | None = None,
+    checks: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> Report:
+    """Profile ``loaded`` on ``device`` for training in ``dtype``; see the module docstring."""
+    specs = select_checks(checks, skip)
+    dev = resolve_device(device)
+    torch_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    options = dict(options or {})
+    model, example, batch = _prepare(loaded, dev, batch_size)
+
+    with seeded(seed):
+        flops, flop_error = _count(model, example)
+    shared: dict[str, Any] = {"flops": flops, "extras": {}}
+    ctx = CheckContext(
+        model=model,
+        example_input=example,
+        device=dev,
+        dtype=torch_dtype,
+        seed=seed,
+        batch=batch,
+        loss_fn=loaded.loss_fn,
+        make_optimizer=loaded.make_optimizer,
+        build_model=_rebuilder(loaded, dev),
+        causal=loaded.causal,
+        options=options,
+        shared=shared,
+    )
+    findings: list[Finding] = [flop_error] if flop_error else []
+    status: dict[str, str] = {}
+    seconds: dict[str, float] = {}
+    scale = float(options.get("budget_scale", 1.0))
+    for spec in specs:
+        t0 = time.monotonic()
+        state, found = run_check(spec, dataclasses.replace(ctx, budget_s=spec.budget_s * scale), seed)
+        status[spec.id], seconds[spec.id] = state, round(time.monotonic() - t0, 3)
+        findings.extend(found)
+
+    extras = {k: v for k, v in shared.items() if k not in ("extras", "throughput") and _plain(v)}
+    extras.update(shared.get("extras", {}))
+    extras.update(check_status=status, check_seconds=seconds, flops_counter=flops.counter,
+                  flops_by_operator=flops.by_operator, flops_notes=flops.notes)
+    params = {id(p): p for p in model.parameters()}
+    return Report(
+        model=loaded.spec,
+        device=str(dev),
+        dtype=str(torch_dtype).replace("torch.", ""),
+        params=sum(p.numel() for p in params.values()),
+        trainable_params=sum(p.numel() for p in params.values() if p.requires_grad),
+        flops=flops_block(flops),
+        throughput=shared.get("throughput") or _no_throughput(status.get("throughput", "not selected")),
+        findings=findings,
+        extras=extras,
+    )
+
+
+def flops_block(flops: FlopResult) -> dict[str, Any]:
+    """The report's ``flops`` object."""
+    return {
+        "total": float(flops.total),
+        "unit": FLOP_UNIT,
+        "per_sample": flops.per_sample,
+        "by_module": [{"module": m, "flops": f, "share": round(s, 6)} for m, f, s in flops.top_modules()],
+        "coverage": round(flops.coverage, 6),
+        "uncounted_ops": list(flops.uncounted_ops),
+    }
+
+
+def run_check(spec: CheckSpec, ctx: CheckContext, seed: int = 0) -> tuple[str, list[Finding]]:
+    """Run one check in a worker thread under its budget; never raises."""
+    if spec.needs_batch and ctx.batch is None:
+        return "skipped (no get_batch)", [_skip_finding(spec.id, "the model file defines no get_batch()", "no get_batch")]
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            with seeded(seed):
+                box["findings"] = list(spec.fn(ctx))
+        except BaseException as exc:  # reported below, whatever the check raised
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"nnprof-{spec.id}", daemon=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        worker.start()
+        worker.join(ctx.budget_s)
+    if worker.is_alive():
+        return "skipped (budget)", [
+            Finding(spec.id, "info", "", f"skipped (budget): did not finish within {ctx.budget_s:g} s",
+                    {"skipped": "budget", "budget_s": ctx.budget_s})
+        ]
+    error = box.get("error")
+    if isinstance(error, CheckSkipped):
+        return f"skipped ({error.short})", [_skip_finding(spec.id, error.reason, error.short)]
+    if error is not None:
+        if ctx.device.type == "meta" and _is_meta_limit(error):
+            return "skipped (meta device)", [_skip_finding(spec.id, "needs real values, not the meta device", "meta device")]
+        message = " ".join(str(error).split())[:300]
+        return "failed", [
+            Finding(spec.id, "error", "", f"the check failed: {type(error).__name__}: {message}",
+                    {"exception": type(error).__name__, "error": message})
+        ]
+    return "ok", box.get("findings", [])
+
+
+def _skip_finding(check: str, reason: str, short: str) -> Finding:
+    return Finding(check, "info", "", f"skipped ({short}): {reason}", {"skipped": short})
+
+
+def _is_meta_limit(error: BaseException) -> bool:
+    text = str(error).lower()
+    return "meta" in text or isinstance(error, NotImplementedError)
+
+
+def _prepare(loaded: LoadedModel, device: torch.device, batch_size: int | None) -> tuple[nn.Module, Any, Any]:
+    model = loaded.model if loaded.device == device else loaded.model.to(device)
+    example = to_device(loaded.example_input, device)
+    batch = to_device(loaded.batch, device) if loaded.batch is not None else None
+    if batch_size:
+        old = batch_size_of(example)
+        if old:
+            example = resize_batch(example, old, batch_size)
+        if batch is not None and batch_size_of(batch[0]):
+            batch = resize_batch(batch, batch_size_of(batch[0]), batch_size)
+    return model, example, batch
+
+
+def _rebuilder(loaded: LoadedModel, device: torch.device) -> Any:
+    def build() -> nn.Module:
+        return loaded.build_model().to(device)
+
+    return build
+
+
+def _count(model: nn.Module, example: Any) -> tuple[FlopResult, Finding | None]:
+    try:
+        return count_flops(model, example, batch_size=batch_size_of(example)), None
+    except Exception as exc:
+        message = " ".join(str(exc).split())[:300]
+        empty = FlopResult(0.0, {}, {}, 0.0, [], "none", batch_size_of(example), [message])
+        return empty, Finding("flops", "error", "", f"FLOPs could not be counted: {type(exc).__name__}: {message}",
+                              {"exception": type(exc).__name__})
+
+
+def _plain(value: Any) -> bool:
+    """JSON-like data (what checks leave in ``ctx.shared`` for renderers), not measurement objects."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def _no_throughput(status: str) -> dict[str, Any]:
+    """The throughput block when the check gave no numbers; ``skipped`` says why ("meta device")."""
+    reason = status[len("skipped (") : -1] if status.startswith("skipped (") else status
+    return {"samples_per_s": None, "step_ms": None, "mfu": None, "skipped": reason}
