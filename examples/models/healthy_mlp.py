@@ -13,7 +13,7 @@ BATCH_SIZE = 64
 def build_model() -> nn.Module:
     widths = [IN_FEATURES, 256, 256, 128]
     layers: list[nn.Module] = []
-    for w_in, w_out in zip(widths, widths[1:]):
+    for w_in, w_out in zip(widths, widths[1:], strict=False):
         layers += [nn.Linear(w_in, w_out), nn.BatchNorm1d(w_out), nn.ReLU()]
     layers.append(nn.Linear(widths[-1], NUM_CLASSES))
     model = nn.Sequential(*layers)
