@@ -25,7 +25,7 @@ from nnprof.checks import REGISTRY, CheckSpec
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
 from nnprof.flops import FlopResult, count_flops
-from nnprof.loading import LoadedModel, batch_size_of, resize_batch, seeded, to_device
+from nnprof.loading import LoadedModel, batch_size_of, resize_batch, restored, seeded, to_device
 from nnprof.report import FLOP_UNIT, Report
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -86,8 +86,10 @@ def run_profile(
     options = dict(options or {})
     model, example, batch = _prepare(loaded, dev, batch_size)
 
-    with seeded(seed):
+    with seeded(seed), restored(model):  # counting runs forward: batch-norm statistics must not move
         flops, flop_error = _count(model, example)
+    if loaded.get_batch is not None and "get_batch" not in options:
+        options["get_batch"] = _batch_source(loaded, dev, batch_size)
     shared: dict[str, Any] = {"flops": flops, "extras": {}}
     ctx = CheckContext(
         model=model,
@@ -200,6 +202,19 @@ def _prepare(loaded: LoadedModel, device: torch.device, batch_size: int | None) 
         if batch is not None and batch_size_of(batch[0]):
             batch = resize_batch(batch, batch_size_of(batch[0]), batch_size)
     return model, example, batch
+
+
+def _batch_source(loaded: LoadedModel, device: torch.device, batch_size: int | None) -> Any:
+    """Fresh batches for checks that need more than one (lr-range), on the device and at the batch size."""
+
+    def get() -> Any:
+        inputs, targets = loaded.get_batch()
+        batch = (to_device(inputs, device), to_device(targets, device))
+        if batch_size and batch_size_of(batch[0]):
+            batch = resize_batch(batch, batch_size_of(batch[0]), batch_size)
+        return batch
+
+    return get
 
 
 def _rebuilder(loaded: LoadedModel, device: torch.device) -> Any:
