@@ -200,6 +200,20 @@ def _to_findings(
     return findings
 
 
+def render_in_place(module: cst.Module, node: cst.CSTNode, indent: tuple[str, ...]) -> str:
+    """Source of ``node`` as it will sit inside blocks indented by ``indent``: continuation lines of a
+    multi-line expression get the blocks' indentation, which ``Module.code_for_node`` leaves out."""
+    try:
+        from libcst._nodes.internal import CodegenState
+
+        state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+        state.indent_tokens = list(indent)
+        node._codegen(state)
+        return "".join(state.tokens)
+    except (ImportError, AttributeError, TypeError):  # libcst internals moved: the public road
+        return module.code_for_node(node)
+
+
 def _to_fix(module: cst.Module, positions: PositionIndex, rep: Report) -> Fix | None:
     if rep.fix is None:
         return None
@@ -208,6 +222,6 @@ def _to_fix(module: cst.Module, positions: PositionIndex, rep: Report) -> Fix | 
         pos = positions.get(replacement.node, rep.top)
         if pos is None:
             return None
-        new = replacement.new if isinstance(replacement.new, str) else module.code_for_node(replacement.new)
+        new = replacement.new if isinstance(replacement.new, str) else render_in_place(module, replacement.new, rep.indent)
         edits.append(Edit(pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1, new))
     return Fix(rep.fix.applicability, tuple(sorted(edits)), rep.fix.description)

@@ -72,6 +72,7 @@ class Report:
     message: str
     fix: PlannedFix | None
     top: cst.CSTNode | None = None  # the top-level statement holding ``node``, when known
+    indent: tuple[str, ...] = ()  # indentation of the enclosing blocks, to render multi-line fixes in place
 
 
 class Rule:
@@ -97,7 +98,11 @@ class Rule:
     def report(self, node: cst.CSTNode, message: str | None = None, *, fix: PlannedFix | None = None) -> None:
         stack = self.ctx.stack
         top = stack[1] if len(stack) > 1 else (node if len(stack) == 1 else None)
-        self.reports.append(Report(node, message or self.message, fix, top))
+        indent: tuple[str, ...] = ()
+        if fix is not None:
+            default = self.ctx.module.default_indent
+            indent = tuple(b.indent if b.indent is not None else default for b in stack if isinstance(b, cst.IndentedBlock))
+        self.reports.append(Report(node, message or self.message, fix, top, indent))
 
     @staticmethod
     def fix(

@@ -25,7 +25,7 @@ from nnprof.checks import REGISTRY, CheckSpec
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
 from nnprof.flops import FlopResult, count_flops
-from nnprof.loading import LoadedModel, batch_size_of, resize_batch, restored, seeded, to_device
+from nnprof.loading import LoadedModel, batch_size_of, call_model, resize_batch, restored, seeded, to_device
 from nnprof.report import FLOP_UNIT, Report
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -109,11 +109,23 @@ def run_profile(
     status: dict[str, str] = {}
     seconds: dict[str, float] = {}
     scale = float(options.get("budget_scale", 1.0))
+    stop: str | None = None
     for spec in specs:
+        if stop is not None:
+            status[spec.id] = f"skipped ({stop})"
+            continue
         t0 = time.monotonic()
         state, found = run_check(spec, dataclasses.replace(ctx, budget_s=spec.budget_s * scale), seed)
         status[spec.id], seconds[spec.id] = state, round(time.monotonic() - t0, 3)
         findings.extend(found)
+        # The checks after these would only fail the same way: one clear finding, then stop.
+        if state == "out of memory":
+            stop = "out of memory"
+        elif state == "skipped (budget)" and _forward_hangs(model, example, float(options.get("hang_probe_s", 10.0))):
+            stop = "model hangs"
+            findings.append(Finding(spec.id, "error", "", f"the model's forward did not return within "
+                                    f"{options.get('hang_probe_s', 10.0):g} s after {spec.id} ran out of its budget; "
+                                    "the remaining checks were skipped", {"probe_s": options.get("hang_probe_s", 10.0)}))
 
     extras = {k: v for k, v in shared.items() if k not in ("extras", "throughput") and _plain(v)}
     extras.update(shared.get("extras", {}))
@@ -171,6 +183,13 @@ def run_check(spec: CheckSpec, ctx: CheckContext, seed: int = 0) -> tuple[str, l
     error = box.get("error")
     if isinstance(error, CheckSkipped):
         return f"skipped ({error.short})", [_skip_finding(spec.id, error.reason, error.short)]
+    if error is not None and _is_out_of_memory(error):
+        message = " ".join(str(error).split())[:200]
+        return "out of memory", [
+            Finding(spec.id, "error", "", f"out of memory while running {spec.id} ({message}); the remaining checks "
+                    "were skipped: try a smaller --batch-size, or --device meta for the static report",
+                    {"exception": type(error).__name__, "error": message})
+        ]
     if error is not None:
         if ctx.device.type == "meta" and _is_meta_limit(error):
             return "skipped (meta device)", [_skip_finding(spec.id, "needs real values, not the meta device", "meta device")]
@@ -184,6 +203,28 @@ def run_check(spec: CheckSpec, ctx: CheckContext, seed: int = 0) -> tuple[str, l
 
 def _skip_finding(check: str, reason: str, short: str) -> Finding:
     return Finding(check, "info", "", f"skipped ({short}): {reason}", {"skipped": short})
+
+
+def _forward_hangs(model: nn.Module, example: Any, timeout_s: float) -> bool:
+    """Whether one forward pass on the example input fails to return within ``timeout_s``."""
+    done = threading.Event()
+
+    def probe() -> None:
+        try:
+            with torch.no_grad():
+                call_model(model, example)
+        except BaseException:  # noqa: BLE001 - only whether it returns matters here
+            pass
+        done.set()
+
+    threading.Thread(target=probe, name="nnprof-hang-probe", daemon=True).start()
+    return not done.wait(timeout_s)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 def _is_meta_limit(error: BaseException) -> bool:

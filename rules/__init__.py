@@ -11,12 +11,59 @@ from nnlint.rule import Rule
 from nnlint.rules.architecture import DropoutBeforeBatchNorm
 from nnlint.rules.data import AugmentationInEvaluation
 from nnlint.rules.layout import ViewAsPermute
-from nnlint.rules.training_loop import EpochTiedLrDecay, LossClipping
+from nnlint.rules.performance import (
+    CpuTensorMovedInLoop,
+    CudnnBenchmarkUnset,
+    DataloaderWithoutPinMemory,
+    DataloaderWithoutWorkers,
+    SyncEveryStep,
+    TensorCoreUnfriendlySize,
+)
+from nnlint.rules.reproducibility import (
+    DeprecatedTorchApi,
+    DeterministicWithCudnnBenchmark,
+    MissingSeed,
+    TorchLoadWithoutWeightsOnly,
+    TorchvisionPretrainedArgument,
+)
+from nnlint.rules.training_loop import (
+    AdamWeightDecay,
+    ClipGradMisplaced,
+    ClipWithoutUnscale,
+    EpochTiedLrDecay,
+    ExtremeLearningRate,
+    LossAccumulatedWithGraph,
+    LossClipping,
+    MissingZeroGrad,
+    SchedulerBeforeOptimizer,
+    StepBeforeBackward,
+    ZeroGradBeforeStep,
+)
 
 ALL_RULES: list[type[Rule]] = [
     ViewAsPermute,
     LossClipping,
     EpochTiedLrDecay,
+    MissingZeroGrad,
+    ZeroGradBeforeStep,
+    StepBeforeBackward,
+    ClipGradMisplaced,
+    ClipWithoutUnscale,
+    LossAccumulatedWithGraph,
+    SchedulerBeforeOptimizer,
+    AdamWeightDecay,
+    ExtremeLearningRate,
     DropoutBeforeBatchNorm,
     AugmentationInEvaluation,
+    TensorCoreUnfriendlySize,
+    DataloaderWithoutWorkers,
+    DataloaderWithoutPinMemory,
+    CpuTensorMovedInLoop,
+    CudnnBenchmarkUnset,
+    SyncEveryStep,
+    MissingSeed,
+    TorchLoadWithoutWeightsOnly,
+    DeterministicWithCudnnBenchmark,
+    TorchvisionPretrainedArgument,
+    DeprecatedTorchApi,
 ]

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from nnlint.astutil import arg, dotted_name, number_value, string_value, walk_nodes
+from nnlint.astutil import arg, call_name, dotted_name, number_value, string_value, walk_nodes
 from nnlint.rule import Invalid, Rule, Valid
 
 # ---------------------------------------------------------------------------------------------
@@ -1296,3 +1296,4258 @@ class AugmentationInEvaluation(Rule):
 
 def _invert(kind: str | None) -> str | None:
     return {"train": "eval", "eval": "train"}.get(kind or "", None)
+
+
+# =============================================================================================
+# NN402-NN412: evaluation mode, gradients, host syncs in forward, data loaders
+# =============================================================================================
+# Shared vocabulary and helpers. "The model" is found by its name: a callee whose last name part
+# (``model``, ``self.net``, ``resnet``, ``model.module``) says model or network, never a class
+# (``Net(...)`` builds one) and never a loss, metric or tokenizer.
+
+_MODEL_WORDS = frozenset(
+    {
+        "model", "models", "net", "network", "classifier", "encoder", "decoder", "backbone", "generator",
+        "discriminator", "detector", "segmenter", "unet", "cnn", "rnn", "lstm", "gru", "mlp", "transformer",
+        "autoencoder", "vae", "student", "teacher", "regressor",
+    }
+)
+_NOT_MODEL_WORDS = frozenset(
+    {
+        "loss", "losses", "criterion", "metric", "metrics", "tokenizer", "processor", "transform", "transforms",
+        "tf", "optimizer", "optim", "opt", "scheduler", "sched", "scaler", "writer", "logger", "loader", "dataset",
+        "data", "sampler", "hook", "hooks", "callback", "acc", "accuracy", "score", "evaluator", "postprocess",
+        "postprocessor", "preprocess", "fn", "func", "builder", "factory", "cls", "class", "config", "cfg", "args",
+        "path", "dir", "name", "state", "dict", "ckpt", "checkpoint", "type", "kwargs", "params", "parameters",
+        "output", "outputs", "out", "pred", "preds", "inputs", "input", "wrapper", "predictor", "pipeline",
+        "pipe", "runner", "engine", "trainer", "session", "ort", "onnx", "trt", "jit", "traced", "scripted",
+    }
+)
+# Lightning / HF Trainer hooks: the framework sets the mode and the grad state around them.
+_FRAMEWORK_HOOKS = frozenset(
+    {
+        "validation_step", "test_step", "predict_step", "validation_epoch_end", "test_epoch_end",
+        "validation_step_end", "test_step_end", "prediction_step", "evaluation_loop", "prediction_loop",
+        "evaluate_step", "eval_step", "val_step", "shared_eval_step", "_shared_eval_step", "_shared_eval",
+        "compute_metrics", "predict_dataloader", "val_dataloader", "test_dataloader",
+    }
+)
+_OPTIMIZER_NAMES = frozenset(
+    {
+        "SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", "Adadelta", "LBFGS", "NAdam", "RAdam", "SparseAdam",
+        "ASGD", "Rprop", "Lion", "Lamb", "LAMB", "LARS", "Adafactor", "AdaBelief", "Ranger", "Lookahead",
+        "create_optimizer", "create_optimizer_v2", "build_optimizer", "get_optimizer", "make_optimizer",
+    }
+)
+_MODEL_WRAPPER_METHODS = frozenset(
+    {"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "to_empty", "train", "requires_grad_",
+     "share_memory", "xpu", "mps"}
+)
+_MODEL_WRAPPER_FUNCS = frozenset(
+    {"DataParallel", "DistributedDataParallel", "DDP", "compile", "convert_sync_batchnorm", "FSDP",
+     "FullyShardedDataParallel", "channels_last"}
+)
+_BUILD_WORDS = frozenset({"create", "build", "make", "get", "init", "new", "define", "construct", "setup", "instantiate"})
+_GRAD_OFF = frozenset({"no_grad", "inference_mode", "set_grad_enabled"})
+_GRAD_WORDS = frozenset(
+    {"no_grad", "inference_mode", "set_grad_enabled", "enable_grad", "requires_grad", "requires_grad_", "grad",
+     "backward", "manual_backward", "vjp", "jvp", "jacobian", "hessian", "vmap"}
+)
+_GRAD_CONTEXT_WORDS = frozenset(
+    {"grad", "grads", "eval", "evaluating", "evaluation", "inference", "training", "mode", "frozen", "freeze",
+     "predicting", "nograd", "torch_grad"}
+)
+_LOOP_WRAPPERS = frozenset(
+    {"enumerate", "tqdm", "trange", "iter", "progress", "progress_bar", "track", "pbar", "auto", "notebook",
+     "prefetch", "Prefetcher", "DataPrefetcher", "CudaDataLoader", "MetricLogger", "log_every", "cycle"}
+)
+_DATA_NOUNS = frozenset(
+    {"loader", "loaders", "dl", "dls", "dataloader", "dataloaders", "data", "dataset", "datasets", "ds", "set",
+     "sets", "batches", "batch", "iter", "iterator", "gen", "generator", "samples", "split", "queue", "stream"}
+)
+
+
+def _last_words(dotted: str) -> list[str]:
+    return _words(dotted.rsplit(".", 1)[-1])
+
+
+_VERB_WORDS = frozenset(
+    {"set", "get", "load", "save", "build", "create", "init", "make", "run", "compute", "update", "register",
+     "train", "eval", "freeze", "unfreeze", "prepare", "wrap", "unwrap", "copy", "clone", "apply", "print", "log",
+     "export", "convert", "to", "from", "is", "has", "reset", "setup", "configure", "summary", "count", "swap",
+     "replace", "add", "remove", "fit", "predict", "evaluate", "forward", "call", "check", "validate", "test",
+     "infer", "use", "select", "restore", "sync", "broadcast", "gather", "merge", "fuse", "quantize", "compile",
+     "trace", "script", "profile", "describe", "show", "plot", "draw", "visualize", "parse", "format", "num"}
+)
+
+
+def _is_model_name(dotted: str) -> bool:
+    """``model``, ``self.net``, ``model.module``, ``resnet``: a name that holds a network."""
+    parts = dotted.split(".")
+    last = parts[-1]
+    if last == "module" and len(parts) > 1:
+        last = parts[-2]
+    if not last or last == "self" or last[0].isupper():
+        return False
+    words = _words(last)
+    if not words or words[0] in _VERB_WORDS or any(w in _NOT_MODEL_WORDS for w in words):
+        return False
+    return any(w in _MODEL_WORDS or (len(w) > 4 and w.endswith("net")) for w in words)
+
+
+def _model_of_call(call: cst.Call) -> str | None:
+    """The model a call runs: ``model(x)``, ``self.net(x)``, ``model.module(x)``, ``model.forward(x)``."""
+    name = dotted_name(call.func)
+    if name is None:
+        return None
+    if name.endswith(".forward"):
+        name = name[: -len(".forward")]
+    return name if _is_model_name(name) else None
+
+
+def _root(dotted: str) -> str:
+    return dotted.split(".", 1)[0]
+
+
+def _strip_module(dotted: str) -> str:
+    return dotted[: -len(".module")] if dotted.endswith(".module") else dotted
+
+
+def _mode(call: cst.Call) -> str | None:
+    """'eval' / 'train' / 'other' for ``m.eval()`` / ``m.train()`` / ``m.train(flag)``; ``word-eval`` for a
+    function whose name holds the word eval (``set_eval_mode(model)``); else None."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        attr = func.attr.value
+        if attr == "eval":
+            return "eval" if not call.args else None
+        if attr == "train":
+            if not call.args:
+                return "train"
+            value = arg(call, 0, "mode")
+            if isinstance(value, cst.Name) and value.value in ("True", "False"):
+                return "train" if value.value == "True" else "eval"
+            return "other"
+    name = call_name(call)
+    if name and name not in ("eval", "train"):
+        words = _words(name)
+        if "eval" in words or "evaluating" in words:
+            return "word-eval"
+        if "mode" in words and ("train" in words or "training" in words):
+            if any(_is_false(a.value) or not isinstance(a.value, cst.Name) for a in call.args if a.value is not None):
+                return "other"  # ``set_training_mode(False)``, ``set_train_mode(model, flag)``
+            return "word-train"
+    return None
+
+
+def _receiver(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return dotted_name(func.value)
+    return None
+
+
+def _is_backward(call: cst.Call) -> bool:
+    func = call.func
+    name = call_name(call)
+    if name in ("backward", "manual_backward"):
+        return True
+    if name == "grad" and isinstance(func, cst.Attribute) and (dotted_name(func.value) or "").endswith("autograd"):
+        return True
+    if name == "step" and isinstance(func, cst.Attribute):
+        owner = dotted_name(func.value) or ""
+        words = _last_words(owner) if owner else []
+        return any(w.startswith("optim") or w in ("opt", "scaler") for w in words)
+    return False
+
+
+def _grad_off_item(item: cst.WithItem) -> bool:
+    """A ``with`` item that turns gradients off, or one we cannot see into (``with ctx:``)."""
+    value = item.item
+    if isinstance(value, cst.Call):
+        name = call_name(value) or ""
+        if name in _GRAD_OFF or "no_grad" in name or "inference" in name:
+            return True
+        # A context manager of the project that names a mode: ``with self._set_training_mode(False):``,
+        # ``with evaluating(model):``, ``with frozen(model):``.
+        return any(w in _GRAD_CONTEXT_WORDS for w in _words(name))
+    return True
+
+
+def _grad_off_decorator(fn: cst.FunctionDef) -> bool:
+    for dec in fn.decorators:
+        text = dotted_name(dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator) or ""
+        if any(w in text for w in ("no_grad", "inference_mode", "set_grad_enabled", "grad")):
+            return True
+    return False
+
+
+def _loop_iterable(iterable: cst.BaseExpression) -> cst.BaseExpression:
+    """``enumerate(tqdm(val_loader))`` -> ``val_loader``."""
+    for _ in range(4):
+        if isinstance(iterable, cst.Call) and iterable.args:
+            name = call_name(iterable) or ""
+            if name in _LOOP_WRAPPERS or name == "zip":
+                iterable = iterable.args[0].value
+                continue
+        break
+    return iterable
+
+
+def _data_name(expr: cst.BaseExpression) -> str | None:
+    """The name a data expression is known by: ``val_loader``, ``self.test_dl``, ``loaders['val']``."""
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return dotted_name(expr)
+    if isinstance(expr, cst.Subscript) and expr.slice:
+        index = getattr(expr.slice[0].slice, "value", None)
+        key = string_value(index) if isinstance(index, cst.SimpleString) else None
+        base = dotted_name(expr.value) or ""
+        if key is not None:
+            return f"{base}[{key!r}]"
+    return None
+
+
+def _is_data_name(name: str) -> bool:
+    for w in _words(name.replace("[", " ").replace("]", " ")):
+        if w in _DATA_NOUNS:
+            return True
+        for p in ("val", "valid", "test", "eval", "train"):
+            if w.startswith(p) and w[len(p):] in _SUFFIXES and w[len(p):]:
+                return True
+    return False
+
+
+def _test_file(ctx) -> bool:
+    path = ctx.path.replace("\\", "/")
+    stem = path.rsplit("/", 1)[-1]
+    source = ctx.source
+    return (
+        stem.startswith("test_") or stem.endswith("_test.py") or "/tests/" in f"/{path}"
+        or "import pytest" in source or "import unittest" in source or "from unittest" in source
+    )
+
+
+_NO_SPACE = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _indent_tokens(ctx) -> list[str]:
+    default = ctx.module.default_indent
+    return [b.indent if b.indent is not None else default for b in ctx.stack if isinstance(b, cst.IndentedBlock)]
+
+
+def _render(ctx, node: cst.CSTNode, indent: list[str]) -> str:
+    """Source of ``node`` as it sits in place (continuation lines keep the enclosing blocks' indentation)."""
+    try:
+        from libcst._nodes.internal import CodegenState
+    except ImportError:  # pragma: no cover - libcst internals moved
+        return ctx.module.code_for_node(node)
+    state = CodegenState(default_indent=ctx.module.default_indent, default_newline=ctx.module.default_newline)
+    state.indent_tokens = list(indent)
+    node._codegen(state)
+    return "".join(state.tokens)
+
+
+def _append_kwarg_fix(rule: Rule, call: cst.Call, text: str) -> tuple[cst.CSTNode, str] | None:
+    """An edit that appends ``text`` (``shuffle=True``) after the last argument of ``call``."""
+    if not call.args or any(a.star for a in call.args):
+        return None
+    last = call.args[-1]
+    return (last.value, _render(rule.ctx, last.value, _indent_tokens(rule.ctx)) + ", " + text)
+
+
+# ---------------------------------------------------------------------------------------------
+# A per-file index of scopes (functions and the module), their calls, loops and bindings, shared by
+# NN402/NN403/NN404/NN408 and built once per file (only when one of them has a candidate).
+# ---------------------------------------------------------------------------------------------
+
+
+class _Scope:
+    __slots__ = (
+        "assigns", "calls", "decorators", "klass", "loops", "name", "node", "owner", "params", "parent", "_memo",
+    )
+
+    def __init__(self, node: cst.CSTNode, klass: cst.ClassDef | None, parent: _Scope | None) -> None:
+        self.node = node
+        self.klass = klass  # the class this function is a method of
+        self.owner = klass if klass is not None else (parent.owner if parent is not None else None)
+        self.parent = parent
+        self.name = node.name.value if isinstance(node, cst.FunctionDef) else "<module>"
+        self.calls: list[tuple[int, cst.Call, tuple]] = []
+        self.loops: list[tuple[int, cst.CSTNode, tuple]] = []
+        self.assigns: dict[str, list[tuple[int, cst.BaseExpression | None]]] = {}
+        self.params: list[str] = []
+        self.decorators = False
+        self._memo: dict = {}
+        if isinstance(node, cst.FunctionDef):
+            p = node.params
+            self.params = [x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)]
+            self.decorators = _grad_off_decorator(node)
+
+    @property
+    def is_function(self) -> bool:
+        return isinstance(self.node, cst.FunctionDef)
+
+    def bind(self, name: str | None, order: int, value: cst.BaseExpression | None) -> None:
+        if name:
+            self.assigns.setdefault(name, []).append((order, value))
+
+
+def _in_region(chain: tuple, region: cst.CSTNode | None) -> bool:
+    return region is None or any(c is region for c in chain)
+
+
+class _Index:
+    """Every scope of a module with its calls (and the loops, ``with`` and ``if`` blocks around each)."""
+
+    def __init__(self, module: cst.Module, ctx) -> None:
+        self.ctx = ctx
+        self.module = module
+        self.scopes: list[_Scope] = []
+        self.functions: dict[str, list[_Scope]] = {}
+        self.methods: dict[tuple[int, str], _Scope] = {}
+        self.class_methods: dict[int, list[_Scope]] = {}
+        self.classes: dict[str, cst.ClassDef] = {}
+        self.sites: dict[str, list[tuple[cst.Call, _Scope, tuple, bool]]] = {}
+        self.optimizer_args: list[str] = []
+        self.module_scope = self._build(module)
+
+    # ---- building ----------------------------------------------------------------------------
+    def _build(self, module: cst.Module) -> _Scope:  # noqa: C901
+        from nnlint.walker import children
+
+        top = _Scope(module, None, None)
+        self.scopes.append(top)
+        pending: list[tuple] = [(c, top, (), None) for c in reversed(children(module))]
+        order = 0
+        while pending:
+            node, scope, chain, klass = pending.pop()
+            order += 1
+            t = type(node)
+            if t is cst.FunctionDef:
+                inner = _Scope(node, klass, scope)
+                self.scopes.append(inner)
+                if klass is not None:
+                    self.methods[(id(klass), node.name.value)] = inner
+                    self.class_methods.setdefault(id(klass), []).append(inner)
+                else:
+                    self.functions.setdefault(node.name.value, []).append(inner)
+                for dec in reversed(node.decorators):
+                    pending.append((dec, scope, chain, None))
+                pending.extend((c, inner, (), None) for c in reversed(children(node.body)))
+                continue
+            if t is cst.ClassDef:
+                self.classes[node.name.value] = node
+                pending.extend((c, scope, chain, node) for c in reversed(children(node.body)))
+                pending.extend((c, scope, chain, None) for c in reversed([*node.bases, *node.keywords]))
+                continue
+            if t is cst.Call:
+                scope.calls.append((order, node, chain))
+                func = node.func
+                if isinstance(func, cst.Name):
+                    self.sites.setdefault(func.value, []).append((node, scope, chain, False))
+                    if func.value in _OPTIMIZER_NAMES:
+                        self.optimizer_args.append(self.ctx.code(node))
+                elif isinstance(func, cst.Attribute):
+                    if isinstance(func.value, cst.Name) and func.value.value == "self":
+                        self.sites.setdefault(func.attr.value, []).append((node, scope, chain, True))
+                    if func.attr.value in _OPTIMIZER_NAMES or (dotted_name(func.value) or "").endswith("optim"):
+                        self.optimizer_args.append(self.ctx.code(node))
+            elif t is cst.Assign:
+                self._bind_assign(scope, order, [x.target for x in node.targets], node.value)
+            elif t is cst.AnnAssign:
+                if node.value is not None:
+                    self._bind_assign(scope, order, [node.target], node.value)
+            elif t is cst.WithItem:
+                if node.asname is not None:
+                    scope.bind(dotted_name(node.asname.name), order, None)
+            elif t is cst.For:
+                scope.loops.append((order, node, chain))
+                inner_chain = (*chain, node)
+                scope_targets = [node.target]
+                self._bind_assign(scope, order, scope_targets, None)
+                stack_items = [(node.target, chain), (node.iter, chain), (node.body, inner_chain)]
+                if node.orelse is not None:
+                    stack_items.append((node.orelse, chain))
+                pending.extend((c, scope, ch, klass) for c, ch in reversed(stack_items))
+                continue
+            elif t is cst.While:
+                scope.loops.append((order, node, chain))
+                inner_chain = (*chain, node)
+                items = [(node.test, inner_chain), (node.body, inner_chain)]
+                if node.orelse is not None:
+                    items.append((node.orelse, chain))
+                pending.extend((c, scope, ch, klass) for c, ch in reversed(items))
+                continue
+            elif t is cst.With:
+                items = [(i, chain) for i in node.items] + [(node.body, (*chain, node))]
+                pending.extend((c, scope, ch, klass) for c, ch in reversed(items))
+                continue
+            elif t is cst.If:
+                inner_chain = (*chain, node)
+                items = [(node.test, chain), (node.body, inner_chain)]
+                if node.orelse is not None:
+                    items.append((node.orelse, inner_chain))
+                pending.extend((c, scope, ch, klass) for c, ch in reversed(items))
+                continue
+            elif t in (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp):
+                scope.loops.append((order, node, chain))
+                inner_chain = (*chain, node)
+                elts = [node.key, node.value] if t is cst.DictComp else [node.elt]
+                items = [(node.for_in, chain)] + [(e, inner_chain) for e in elts]
+                pending.extend((c, scope, ch, klass) for c, ch in reversed(items))
+                continue
+            pending.extend((c, scope, chain, klass) for c in reversed(children(node)))
+        return top
+
+    def _bind_assign(self, scope: _Scope, order: int, targets: list, value: cst.BaseExpression | None) -> None:
+        for target in targets:
+            if isinstance(target, (cst.Tuple, cst.List)):
+                values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+                if values is not None and len(values) == len(target.elements):
+                    for t, v in zip(target.elements, values, strict=False):
+                        self._bind_assign(scope, order, [t.value], v.value)
+                else:
+                    for t in target.elements:
+                        self._bind_assign(scope, order, [t.value], None)
+            elif isinstance(target, cst.StarredElement):
+                self._bind_assign(scope, order, [target.value], None)
+            else:
+                scope.bind(dotted_name(target), order, value)
+
+    # ---- queries -----------------------------------------------------------------------------
+    def local_callees(self, call: cst.Call, scope: _Scope) -> list[_Scope]:
+        """The functions of this file a call runs: ``helper(...)``, ``self.method(...)``."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            return self.functions.get(func.value, [])
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and scope.owner is not None
+        ):
+            found = self.methods.get((id(scope.owner), func.attr.value))
+            return [found] if found is not None else []
+        return []
+
+    def callers(self, fn: _Scope) -> list[tuple[cst.Call, _Scope, tuple]]:
+        out = []
+        for call, scope, chain, is_self in self.sites.get(fn.name, ()):
+            if fn.klass is not None:
+                if is_self and scope.owner is fn.klass:
+                    out.append((call, scope, chain))
+            elif not is_self:
+                out.append((call, scope, chain))
+        return out
+
+    def bound_arg(self, call: cst.Call, fn: _Scope, param: str) -> cst.BaseExpression | None:
+        params = list(fn.params)
+        if fn.klass is not None and params and not _is_static(fn.node):
+            params = params[1:]
+        index = params.index(param) if param in params else None
+        return arg(call, index, param)
+
+    def direct_modes(self, scope: _Scope) -> list[tuple[str, str | None, cst.Call, tuple]]:
+        memo = scope._memo.get("modes")
+        if memo is None:
+            memo = []
+            for _, call, chain in scope.calls:
+                mode = _mode(call)
+                if mode is None:
+                    continue
+                if mode.startswith("word-") and self.local_callees(call, scope):
+                    continue  # a function of this file: judged by its body
+                memo.append((mode, _receiver(call), call, chain))
+            scope._memo["modes"] = memo
+        return memo
+
+    def sets_eval(self, scope: _Scope, depth: int = 1, exclude: _Scope | None = None) -> bool:
+        """The scope switches something to evaluation mode (or to a mode it computes), itself or in a
+        function of this file it calls (``depth`` levels)."""
+        if any(m in ("eval", "other", "word-eval") for m, _, _, _ in self.direct_modes(scope)):
+            return True
+        if depth <= 0:
+            return False
+        for _, call, _ in scope.calls:
+            for callee in self.local_callees(call, scope):
+                if callee is not exclude and callee is not scope and self.sets_eval(callee, depth - 1, exclude):
+                    return True
+        return False
+
+    def sets_train(self, scope: _Scope, depth: int = 3, region: cst.CSTNode | None = None,
+                   seen: set | None = None) -> bool:
+        """``.train()``/``.train(flag)`` in the scope (or the region), itself or in functions it calls; a
+        call of another module whose name says train (``train_one_epoch``) counts: we cannot look inside."""
+        seen = seen if seen is not None else set()
+        seen.add(id(scope))
+        for mode, _, _call, chain in self.direct_modes(scope):
+            if mode in ("train", "other", "word-train") and _in_region(chain, region):
+                return True
+        for _, call, chain in scope.calls:
+            if not _in_region(chain, region):
+                continue
+            callees = self.local_callees(call, scope)
+            if not callees:
+                name = call_name(call) or ""
+                if "train" in _words(name) and not (isinstance(call.func, cst.Attribute) and name == "train"):
+                    return True
+                continue
+            if depth > 0:
+                for callee in callees:
+                    if id(callee) not in seen and self.sets_train(callee, depth - 1, None, seen):
+                        return True
+        return False
+
+    def trains(self, scope: _Scope, depth: int = 3, region: cst.CSTNode | None = None, seen: set | None = None) -> bool:
+        """A backward pass or an optimizer step in the scope (or region), or in functions it calls."""
+        seen = seen if seen is not None else set()
+        seen.add(id(scope))
+        for _, call, chain in scope.calls:
+            if not _in_region(chain, region):
+                continue
+            if _is_backward(call):
+                return True
+            if depth > 0:
+                for callee in self.local_callees(call, scope):
+                    if id(callee) not in seen and self.trains(callee, depth - 1, None, seen):
+                        return True
+        return False
+
+    def train_evidence(self, scope: _Scope, root: str) -> bool:
+        """The model held in ``root`` is in training mode in this scope: ``root.train()``, a backward pass,
+        or handed to a training function of this file."""
+        for mode, receiver, _, _ in self.direct_modes(scope):
+            if mode == "train" and receiver and _root(receiver) == root:
+                return True
+        for _, call, _ in scope.calls:
+            if _is_backward(call):
+                return True
+            passes = any(dotted_name(a.value) and _root(dotted_name(a.value)) == root for a in call.args)
+            if passes:
+                for callee in self.local_callees(call, scope):
+                    if self.trains(callee, 1) or any(m == "train" for m, _, _, _ in self.direct_modes(callee)):
+                        return True
+        return False
+
+    def binding_scope(self, scope: _Scope, root: str) -> _Scope | None:
+        s: _Scope | None = scope
+        while s is not None:
+            if root in s.assigns or (s.is_function and root in s.params):
+                return s
+            s = s.parent
+        return None
+
+    def source(self, scope: _Scope, name: str) -> str | None:
+        """How the model held in ``name`` was obtained in ``scope``: 'fresh' (built, so in training mode),
+        'pretrained' (``from_pretrained``: evaluation mode), 'loaded' (a pickled module or a helper that sets
+        the mode), or None."""
+        kinds = set()
+        for _, value in scope.assigns.get(name, ()):
+            if value is None:
+                continue
+            kind = self._value_source(value, scope)
+            kinds.add(kind)
+        if "fresh" in kinds and not kinds & {"pretrained", "loaded", "unknown"}:
+            return "fresh"
+        if "pretrained" in kinds:
+            return "pretrained"
+        return "loaded" if "loaded" in kinds else None
+
+    def _value_source(self, value: cst.BaseExpression, scope: _Scope) -> str:  # noqa: C901
+        for _ in range(8):
+            if not isinstance(value, cst.Call):
+                return "unknown"
+            func = value.func
+            name = call_name(value) or ""
+            if isinstance(func, cst.Attribute) and name in _MODEL_WRAPPER_METHODS:
+                value = func.value
+                continue
+            if name in _MODEL_WRAPPER_FUNCS and value.args:
+                value = value.args[0].value
+                continue
+            break
+        if not isinstance(value, cst.Call):
+            return "unknown"
+        name = call_name(value) or ""
+        words = _words(name)
+        if "pretrained" in name or "from_" in name:
+            return "pretrained"
+        if any(w in ("load", "restore", "loaded", "checkpoint", "ckpt", "resume", "hub") for w in words):
+            return "loaded"
+        local = self.local_callees(value, scope)
+        if local:
+            return "loaded" if any(self.sets_eval(f, 1) for f in local) else "fresh"
+        if name in self.classes:
+            return "fresh"
+        qual = self.ctx.qualname(value.func) or ""
+        if qual.startswith(("torchvision.models", "timm.", "segmentation_models_pytorch", "torch.nn.",
+                            "efficientnet_pytorch", "pretrainedmodels")):
+            return "fresh"
+        if qual.startswith(("transformers.", "diffusers.", "sentence_transformers.")):
+            return "pretrained"
+        if name[:1].isupper():
+            return "fresh"
+        if any(w in _BUILD_WORDS for w in words) and any(w in _MODEL_WORDS or w.endswith("net") for w in words):
+            return "fresh"
+        return "unknown"
+
+    def optimized(self, name: str) -> bool:
+        """``name``'s parameters are given to an optimizer somewhere in the file."""
+        name = _strip_module(name)
+        return any(f"{name}.parameters(" in text or f"{name}.named_parameters(" in text for text in self.optimizer_args)
+
+    def model_verdict(self, scope: _Scope, model: str, depth: int = 1) -> str:
+        """'bug' if the model run in ``scope`` is, on every path we can see, in training mode: built
+        fresh or trained, and never switched to evaluation mode; 'ok' or 'unknown' otherwise."""
+        root = _root(model)
+        if root == "self":
+            return self._self_verdict(scope, model)
+        if scope.is_function and root in scope.params:
+            if self.train_evidence(scope, root):
+                return "bug"
+            return self.paths(scope, root, depth)
+        home = self.binding_scope(scope, root)
+        if home is None:
+            return "unknown"
+        if home is not scope:
+            if self.sets_eval(home):
+                return "ok"
+            if home.is_function and root in home.params:
+                return "unknown"
+            for _, caller, _ in self.callers(scope) if scope.is_function else ():
+                if self.sets_eval(caller, exclude=scope):
+                    return "ok"
+        if self.train_evidence(scope, root) or self.train_evidence(home, root):
+            return "bug"
+        return "bug" if self.source(home, root) == "fresh" else "unknown"
+
+    def paths(self, fn: _Scope, param: str, depth: int) -> str:
+        sites = self.callers(fn)
+        if not sites or depth > 3:
+            return "unknown"
+        verdicts = set()
+        for call, caller, _ in sites:
+            if caller is fn:
+                continue
+            expr = self.bound_arg(call, fn, param)
+            if expr is None:
+                return "unknown"
+            if self.sets_eval(caller, exclude=fn):
+                return "ok"
+            if isinstance(expr, cst.Call):
+                kind = self._value_source(expr, caller)
+                if kind != "fresh":
+                    return "unknown"
+                verdicts.add("bug")
+                continue
+            name = dotted_name(expr)
+            if name is None or _root(name) == "self":
+                return "unknown"
+            verdict = self.model_verdict(caller, name, depth + 1)
+            if verdict != "bug":
+                return verdict
+            verdicts.add("bug")
+        return "bug" if verdicts == {"bug"} else "unknown"
+
+    def _self_verdict(self, scope: _Scope, model: str) -> str:
+        klass = scope.owner
+        if klass is None or model == "self":
+            return "unknown"
+        for base in klass.bases:
+            if dotted_name(base.value) not in ("object",):
+                return "unknown"  # nn.Module, a framework class: someone else sets the mode
+        methods = self.class_methods.get(id(klass), [])
+        if any(self.sets_eval(m) for m in methods):
+            return "ok"
+        attr = model.split(".", 2)[1] if model.count(".") >= 1 else ""
+        for s in self.scopes:
+            for mode, receiver, _, _ in self.direct_modes(s):
+                if mode in ("eval", "other", "word-eval") and receiver and receiver.split(".")[-1] == attr:
+                    return "ok"
+        kinds = {self.source(m, f"self.{attr}") for m in methods if f"self.{attr}" in m.assigns}
+        if any(self.trains(m, 1) for m in methods):
+            return "bug" if kinds else "unknown"
+        return "bug" if kinds == {"fresh"} else "unknown"
+
+
+def _is_static(fn: cst.FunctionDef) -> bool:
+    return any(dotted_name(d.decorator) == "staticmethod" for d in fn.decorators)
+
+
+_INDEX_CACHE: list = [None, None]
+
+
+def _index_for(ctx) -> _Index:
+    """The file's index, shared by the rules of this family (built once per parsed module)."""
+    if _INDEX_CACHE[0] is not ctx.module:
+        _INDEX_CACHE[0] = ctx.module
+        _INDEX_CACHE[1] = _Index(ctx.module, ctx)
+    return _INDEX_CACHE[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN402 / NN403: evaluation runs of the model
+# ---------------------------------------------------------------------------------------------
+
+_EVAL_FN_SKIP_WORDS = frozenset(
+    {"loader", "loaders", "dataloader", "dataset", "datasets", "data", "transform", "transforms", "tf", "tfs",
+     "split", "args", "config", "cfg", "aug", "augs", "augmentation", "sampler", "collate", "files", "paths",
+     "forward", "head", "heads", "layer", "layers", "block", "blocks", "logits", "embed", "embeddings", "mask",
+     "masks", "tokens", "features", "module", "hook", "hooks"}
+)
+_EVAL_TEXT = ("val", "Val", "VAL", "test", "Test", "TEST", "eval", "Eval", "predict", "Predict", "infer", "Infer")
+_MODEL_TEXT = (
+    "model", "Model", "net", "Net", "encoder", "decoder", "classifier", "backbone", "generator", "discriminator",
+    "cnn", "rnn", "lstm", "gru", "mlp", "transformer", "student", "teacher", "regressor", "detector",
+)
+
+
+_MODULE_BASE_WORDS = frozenset(
+    {"module", "model", "net", "network", "layer", "block", "encoder", "decoder", "head", "backbone", "sequential",
+     "attention", "transformer", "embedding", "embeddings", "classifier"}
+)
+
+
+def _is_module_class(ctx, klass: cst.ClassDef, index: _Index | None = None) -> bool:
+    """An nn.Module subclass: a base resolved to torch.nn, named like a network part, or a ``forward``."""
+    for base in klass.bases:
+        qual = ctx.qualname(base.value) or dotted_name(base.value) or ""
+        if qual.startswith("torch.nn") or "Lightning" in qual:
+            return False if "Lightning" in qual else True
+        if any(w in _MODULE_BASE_WORDS for w in _last_words(qual)) and "Trainer" not in qual:
+            return True
+    body = klass.body.body if isinstance(klass.body, cst.IndentedBlock) else ()
+    return any(isinstance(s, cst.FunctionDef) and s.name.value == "forward" for s in body)
+
+
+class _EvalRun:
+    __slots__ = ("call", "chain", "desc", "model", "order", "region", "scope")
+
+    def __init__(self, scope, region, call, chain, order, model, desc) -> None:
+        self.scope: _Scope = scope
+        self.region = region  # the loop over evaluation data, or None: the whole evaluation function
+        self.call: cst.Call = call
+        self.chain: tuple = chain
+        self.order: int = order
+        self.model: str = model
+        self.desc: str = desc
+
+
+def _eval_function(name: str, words: _Words) -> bool:
+    if name in _FRAMEWORK_HOOKS or name.startswith(("on_", "__")):
+        return False
+    kind, _ = words.classify(name)
+    if kind != "eval":
+        return False
+    return not any(w in _EVAL_FN_SKIP_WORDS for w in _words(name))
+
+
+def _eval_loop_data(loop: cst.CSTNode, words: _Words) -> str | None:
+    """The evaluation data a loop or comprehension iterates over (``val_loader``), else None."""
+    if isinstance(loop, cst.For):
+        iterable = loop.iter
+    elif isinstance(loop, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        iterable = loop.for_in.iter
+    else:
+        return None
+    name = _data_name(_loop_iterable(iterable))
+    if name and words.classify(name)[0] == "eval" and _is_data_name(name):
+        return name
+    return None
+
+
+class _EvalRunRule(Rule):
+    """Shared by NN402/NN403: finds the model runs in evaluation code (a function named for evaluation,
+    a loop over evaluation data) and leaves the judgement to ``judge``."""
+
+    options = {"eval-patterns": _DEFAULT_EVAL, "train-patterns": _DEFAULT_TRAIN}
+    requires = (_EVAL_TEXT, _MODEL_TEXT)
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.test_file = _test_file(ctx)
+        self.words = _Words(self.config, self.test_file)
+        self.candidate = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self.candidate and _eval_function(node.name.value, self.words):
+            self.candidate = True
+
+    def _skipped(self, scope: _Scope) -> bool:
+        """Test functions of a test suite: they exercise the code, they are not evaluation code."""
+        if not self.test_file:
+            return False
+        s: _Scope | None = scope
+        while s is not None:
+            if s.is_function and s.name.startswith(("test", "_test")):
+                return True
+            if s.klass is not None and s.klass.name.value.startswith("Test"):
+                return True
+            s = s.parent
+        return False
+
+    def visit_For(self, node: cst.For) -> None:
+        if not self.candidate and _eval_loop_data(node, self.words):
+            self.candidate = True
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        if not self.candidate:
+            name = _data_name(_loop_iterable(node.iter))
+            if name and self.words.classify(name)[0] == "eval" and _is_data_name(name):
+                self.candidate = True
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.candidate:
+            return
+        index = _index_for(self.ctx)
+        for run in self.runs(index):
+            self.judge(index, run)
+
+    def runs(self, index: _Index) -> list[_EvalRun]:
+        out: list[_EvalRun] = []
+        for scope in index.scopes:
+            if self._skipped(scope):
+                continue
+            if scope.is_function and _eval_function(scope.name, self.words):
+                run = self._first_run(index, scope, None, f"the evaluation function '{scope.name}'")
+                if run is not None:
+                    out.append(run)
+                continue
+            for _, loop, _ in scope.loops:
+                data = _eval_loop_data(loop, self.words)
+                if data:
+                    run = self._first_run(index, scope, loop, f"the loop over '{data}'")
+                    if run is not None:
+                        out.append(run)
+        return out
+
+    def _first_run(self, index: _Index, scope: _Scope, region, desc: str) -> _EvalRun | None:
+        for order, call, chain in scope.calls:
+            if not _in_region(chain, region):
+                continue
+            model = _model_of_call(call)
+            if model is None or index.ctx.qualname(call.func) is not None:
+                continue
+            if index.local_callees(call, scope):
+                continue  # ``model(...)`` is a function of this file
+            return _EvalRun(scope, region, call, chain, order, model, desc)
+        return None
+
+    def framework_method(self, index: _Index, scope: _Scope) -> bool:
+        """A method of a network class (its mode and grad state are its caller's), or of a class with a base
+        class (a framework's) that nothing here calls."""
+        klass = scope.klass
+        if klass is None:
+            return False
+        if _is_module_class(self.ctx, klass, index):
+            return True
+        if index.callers(scope):
+            return False
+        return any(dotted_name(b.value) != "object" for b in klass.bases)
+
+    def judge(self, index: _Index, run: _EvalRun) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class EvalWithoutModelEval(_EvalRunRule):
+    """Flags evaluation code that runs a model left in training mode.
+
+    ## What it does
+    Finds a model run (`model(x)`, `self.net(x)`, `model.module(x)`, `model.forward(x)`) in
+    evaluation code — a function named for evaluation (`evaluate`, `validate`, `test`,
+    `valid_one_epoch`, `predict`, `inference`, ...) or a loop over evaluation data
+    (`for x, y in val_loader:`, `enumerate(tqdm(test_loader))`, `loaders['val']`) — when nothing switches
+    the model to evaluation mode, and the model is visibly in training mode:
+
+    - the same function builds it (`model = Net()`, `models.resnet18()`, `timm.create_model(...)`) or
+      trains it (`model.train()`, a backward pass) and never calls `model.eval()`;
+    - or it receives the model, and every caller in the file (followed up to three levels) builds or
+      trains it without calling `.eval()` first (`model = Net(); train(model); test(model)`).
+
+    Any `.eval()`, `.train(False)`, `.train(flag)` or call of a helper whose name says eval
+    (`set_eval_mode(model)`) in the function, its callers, or a helper of this file it calls
+    silences the rule, as do Lightning's `validation_step`/`test_step`/`predict_step` and the hooks
+    of HF's `Trainer` (the framework switches the mode), models from `from_pretrained` (returned in
+    evaluation mode), and models whose origin is not visible (a function argument with no caller in
+    the file, a pickled module from `torch.load`). A model whose weights are loaded with
+    `load_state_dict` and then run in the same function is left to NN408.
+
+    ## Why is this bad?
+    In training mode dropout still zeroes activations at random and batch norm normalises with the
+    statistics of the evaluation batch (and updates its running averages with them). Validation
+    metrics come out noisy and pessimistic, depend on the batch size, and the running statistics
+    the model will use later are corrupted by the validation data.
+
+    ## Example
+    ```python
+    def validate(model, loader):
+        total = 0
+        with torch.no_grad():
+            for x, y in loader:
+                total += (model(x).argmax(1) == y).sum().item()
+        return total / len(loader.dataset)
+
+    model = Net()
+    for epoch in range(10):
+        train_one_epoch(model, train_loader, optimizer)
+        validate(model, val_loader)
+    ```
+
+    ## Use instead
+    ```python
+    def validate(model, loader):
+        model.eval()
+        total = 0
+        with torch.no_grad():
+            for x, y in loader:
+                total += (model(x).argmax(1) == y).sum().item()
+        return total / len(loader.dataset)
+    ```
+
+    ## Options
+    `eval-patterns` / `train-patterns`: the words (matched against the word parts of names) that mark
+    evaluation and training code and data, as for NN401.
+    """
+
+    code = "NN402"
+    name = "eval-without-model-eval"
+    message = "the model runs in evaluation code while in training mode; call model.eval() first"
+
+    def judge(self, index: _Index, run: _EvalRun) -> None:
+        scope = run.scope
+        if index.sets_eval(scope):
+            return
+        if scope.is_function and self.framework_method(index, scope):
+            return
+        model = _strip_module(run.model)
+        # ``model.load_state_dict(...); model(x)`` in one inference function: NN408's case.
+        if not index.trains(scope, 1):
+            for order, call, _ in scope.calls:
+                if order < run.order and call_name(call) == "load_state_dict":
+                    receiver = _receiver(call)
+                    if receiver and _strip_module(receiver) == model:
+                        return
+        if index.model_verdict(scope, model) != "bug":
+            return
+        self.report(
+            run.call,
+            f"'{run.model}' runs in {run.desc} while in training mode (dropout active, batch norm using batch "
+            f"statistics); call {model}.eval() before evaluating",
+        )
+
+    VALID = [
+        # The standard evaluate function.
+        """
+        import torch
+
+        def evaluate(model, loader, device):
+            model.eval()
+            correct = 0
+            with torch.no_grad():
+                for x, y in loader:
+                    correct += (model(x.to(device)).argmax(1) == y.to(device)).sum().item()
+            return correct / len(loader.dataset)
+
+        model = Net()
+        evaluate(model, val_loader, "cuda")
+        """,
+        # eval() called by the caller right before the evaluation function.
+        """
+        import torch
+
+        def validate(model, loader):
+            with torch.no_grad():
+                return sum(model(x).sum() for x, _ in loader)
+
+        model = Net()
+        for epoch in range(10):
+            model.train()
+            train_epoch(model)
+            model.eval()
+            validate(model, val_loader)
+        """,
+        # The transfer-learning tutorial: the mode follows the phase.
+        """
+        def train_model(model, dataloaders, criterion, optimizer, num_epochs=25):
+            for epoch in range(num_epochs):
+                for phase in ["train", "val"]:
+                    if phase == "train":
+                        model.train()
+                    else:
+                        model.eval()
+                    for inputs, labels in dataloaders[phase]:
+                        outputs = model(inputs)
+        """,
+        # Lightning: the trainer switches modes around validation_step.
+        """
+        import pytorch_lightning as pl
+
+        class LitModel(pl.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.model = Net()
+
+            def validation_step(self, batch, batch_idx):
+                x, y = batch
+                return self.model(x)
+
+            def test_step(self, batch, batch_idx):
+                return self.model(batch[0])
+        """,
+        # A function that receives its model and has no caller in this file: its mode is not visible.
+        """
+        import torch
+
+        @torch.no_grad()
+        def evaluate(model, data_loader):
+            for images, targets in data_loader:
+                output = model(images)
+        """,
+        # from_pretrained returns the model in evaluation mode.
+        """
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained("bert-base-uncased")
+        with torch.no_grad():
+            for batch in test_loader:
+                logits = model(**batch).logits
+        """,
+        # The mode set through a helper, a computed mode, and eval() on the module wrapper.
+        """
+        def set_eval(m):
+            m.eval()
+
+        def test(model, loader):
+            set_eval(model)
+            for x, y in loader:
+                model(x)
+
+        def run_epoch(model, loader, training):
+            model.train(training)
+            for x, y in loader:
+                model(x)
+
+        def valid_one_epoch(model, valid_loader):
+            model.module.eval()
+            for x, y in valid_loader:
+                model(x)
+
+        model = Net()
+        test(model, test_loader)
+        """,
+        # A pickled module: the mode it was saved in is not visible.
+        """
+        import torch
+
+        model = torch.load("model.pt")
+        for x, y in test_loader:
+            preds = model(x)
+        """,
+        # Training code: a loop over the training data, and names that are not evaluation.
+        """
+        def train(model, train_loader, optimizer):
+            model.train()
+            for x, y in train_loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+
+        def latest(model, contest_loader):
+            for x in contest_loader:
+                model(x)
+        """,
+        # load_state_dict then inference in one function: NN408 reports it.
+        """
+        import torch
+
+        def predict(path, images):
+            model = Net()
+            model.load_state_dict(torch.load(path))
+            return model(images)
+        """,
+        # The caller switches to eval mode after training, a global model evaluated in eval mode.
+        """
+        model = Net()
+
+        def test():
+            for x, y in test_loader:
+                out = model(x)
+
+        def main():
+            train(model)
+            model.eval()
+            test()
+        """,
+        # A helper class that holds a model built elsewhere.
+        """
+        class Evaluator:
+            def __init__(self, model):
+                self.model = model
+
+            def evaluate(self, loader):
+                return [self.model(x) for x, _ in loader]
+        """,
+    ]
+    INVALID = [
+        # The caller builds the model and never calls eval().
+        Invalid(
+            """
+            import torch
+
+            def validate(model, loader):
+                correct = 0
+                with torch.no_grad():
+                    for x, y in loader:
+                        correct += (model(x).argmax(1) == y).sum().item()
+                return correct / len(loader.dataset)
+
+            def main():
+                model = Net().cuda()
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+                for epoch in range(10):
+                    train_one_epoch(model, train_loader, optimizer)
+                    validate(model, val_loader)
+            """,
+            line=8,
+            message_contains="'model' runs in the evaluation function 'validate'",
+        ),
+        # A validation loop inside the training function, after model.train().
+        Invalid(
+            """
+            import torch
+
+            def fit(model, train_loader, val_loader, optimizer, epochs):
+                for epoch in range(epochs):
+                    model.train()
+                    for x, y in train_loader:
+                        optimizer.zero_grad()
+                        loss = criterion(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+                    with torch.no_grad():
+                        val_loss = sum(criterion(model(x), y).item() for x, y in val_loader)
+            """,
+            line=13,
+            message_contains="the loop over 'val_loader'",
+        ),
+        # A script: the model is built at module level and tested without eval().
+        Invalid(
+            """
+            import torch
+            import torchvision
+
+            net = torchvision.models.resnet18(num_classes=10)
+            net.to("cuda")
+            correct = 0
+            with torch.no_grad():
+                for images, labels in testloader:
+                    outputs = net(images)
+                    correct += (outputs.argmax(1) == labels).sum().item()
+            """,
+            line=10,
+        ),
+        # Kaggle shape: valid_one_epoch called from the fold loop; the training function sets train().
+        Invalid(
+            """
+            import timm
+            import torch
+
+            def train_one_epoch(model, loader, optimizer):
+                model.train()
+                for images, labels in loader:
+                    loss = criterion(model(images), labels)
+                    loss.backward()
+                    optimizer.step()
+
+            def valid_one_epoch(model, loader):
+                preds = []
+                for images, labels in loader:
+                    with torch.no_grad():
+                        preds.append(model(images).softmax(1))
+                return torch.cat(preds)
+
+            def run_fold(fold):
+                model = timm.create_model("tf_efficientnet_b4_ns", pretrained=True, num_classes=5)
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+                for epoch in range(10):
+                    train_one_epoch(model, train_loader, optimizer)
+                    preds = valid_one_epoch(model, valid_loader)
+            """,
+            line=16,
+        ),
+        # Two levels of callers: main -> fit -> evaluate.
+        Invalid(
+            """
+            def evaluate(net, loader):
+                return [net(x) for x, _ in loader]
+
+            def fit(net, epochs):
+                for epoch in range(epochs):
+                    train_epoch(net)
+                    evaluate(net, test_loader)
+
+            def main():
+                net = ConvNet()
+                fit(net, 5)
+            """,
+            line=3,
+        ),
+        # A method of a trainer class whose loop trains, then validates inline.
+        Invalid(
+            """
+            class Trainer:
+                def __init__(self, cfg):
+                    self.model = build_model(cfg)
+
+                def fit(self, epochs):
+                    for epoch in range(epochs):
+                        self.model.train()
+                        for batch in self.train_loader:
+                            self.step(batch)
+                        for x, y in self.val_loader:
+                            out = self.model(x)
+            """,
+            line=12,
+        ),
+        # A global model tested by a function that a script calls.
+        Invalid(
+            """
+            import torch
+
+            model = CNN()
+
+            def test():
+                with torch.no_grad():
+                    for x, y in test_loader:
+                        out = model(x)
+
+            train()
+            test()
+            """,
+            line=9,
+        ),
+        # Inline model passed to the evaluation function, keyword argument.
+        Invalid(
+            """
+            def predict(loader, model=None):
+                return [model.forward(x) for x in loader]
+
+            preds = predict(test_loader, model=MyNet())
+            """,
+            line=3,
+        ),
+    ]
+
+
+_FROZEN_RE_TEMPLATE = r"{name}(\.\w+)*\.requires_grad_\(\s*False|in\s+{name}(\.\w+)*\.parameters\(\)\s*:\s*\n\s*\w+\.requires_grad\s*=\s*False"
+_GRAD_TEXT = ("no_grad", "inference_mode", "set_grad_enabled", "enable_grad", "requires_grad", ".grad", "backward",
+              "autograd", "vjp", "jvp", "jacobian", "hessian", "func.grad", "torch.func")
+
+
+def _is_false(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def _is_true(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
+
+
+# High-level predictors that disable gradients themselves.
+_WRAPPER_MODULES = ("ultralytics", "yolov5", "sentence_transformers", "detectron2", "mmdet.apis", "mmseg.apis",
+                    "torch.hub", "transformers.pipeline", "transformers.pipelines", "diffusers", "onnxruntime",
+                    "tensorrt", "openvino")
+_WRAPPER_CLASSES = frozenset(
+    {"YOLO", "RTDETR", "SAM", "FastSAM", "NAS", "YOLOWorld", "YOLOE", "AutoShape", "DetectMultiBackend",
+     "AutoBackend", "pipeline", "SentenceTransformer", "CrossEncoder", "SparseEncoder", "DefaultPredictor",
+     "InferenceSession", "init_detector", "init_segmentor", "init_model", "from_config"}
+)
+
+
+class InferenceWithoutNoGrad(_EvalRunRule):
+    """Flags evaluation code that runs a model with gradient tracking on.
+
+    ## What it does
+    Finds a model run (`model(x)`, `self.net(x)`, `model.module(x)`, `model.forward(x)`) in
+    evaluation code — a function named for evaluation (`evaluate`, `validate`, `test`, `predict`,
+    `inference`, ...) or a loop over evaluation data (`for x, y in val_loader:`) — that is not under
+    `torch.no_grad()` / `torch.inference_mode()` / `torch.set_grad_enabled(False)`, in a function
+    without a `@torch.no_grad()`/`@torch.inference_mode()` decorator, whose callers in the file do
+    not wrap the call in one either.
+
+    Silent: code that needs gradients (a `.backward()`, `torch.autograd.grad`, `requires_grad`,
+    `enable_grad`, `torch.func`: adversarial attacks, Grad-CAM, saliency maps), any other mention of
+    `no_grad`/`inference_mode`/`set_grad_enabled` in the function (the author handles it), a
+    `torch.set_grad_enabled(False)` at module level, a model frozen with `requires_grad_(False)`,
+    Lightning's `validation_step`/`test_step`/`predict_step` and HF `Trainer` hooks (the framework
+    disables gradients), and methods of framework classes that nothing in the file calls.
+
+    ## Why is this bad?
+    With gradients on, every forward pass records the autograd graph and keeps the activations it
+    needs for a backward pass that never comes: evaluation uses several times the memory (large
+    batches run out of memory) and runs slower. Outputs also carry `requires_grad=True`, so
+    accumulating them keeps every batch's graph alive.
+
+    ## Example
+    ```python
+    def evaluate(model, loader):
+        model.eval()
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct / len(loader.dataset)
+    ```
+
+    ## Use instead
+    ```python
+    @torch.no_grad()
+    def evaluate(model, loader):
+        model.eval()
+        correct = 0
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+        return correct / len(loader.dataset)
+    ```
+
+    ## Options
+    `eval-patterns` / `train-patterns`: the words that mark evaluation and training code and data,
+    as for NN401.
+    """
+
+    code = "NN403"
+    name = "inference-without-no-grad"
+    message = "the model runs in evaluation code with gradient tracking on; wrap it in torch.no_grad()"
+
+    def judge(self, index: _Index, run: _EvalRun) -> None:
+        if self._grad_handled(index, run):
+            return
+        self.report(
+            run.call,
+            f"'{run.model}' runs in {run.desc} with gradient tracking on (it records the autograd graph and keeps "
+            "activations alive); wrap the evaluation in torch.no_grad() or torch.inference_mode()",
+        )
+
+    def _grad_handled(self, index: _Index, run: _EvalRun) -> bool:  # noqa: C901
+        scope = run.scope
+        if self._under_grad_off(run.chain):
+            return True
+        if self._wrapper(index, scope, run.model):
+            return True
+        if scope.is_function and (scope.decorators or self.framework_method(index, scope)):
+            return True
+        text = self.ctx.code(run.region if run.region is not None else scope.node)
+        if any(word in text for word in _GRAD_TEXT):
+            return True
+        if run.region is not None and scope.is_function:
+            whole = self.ctx.code(scope.node)
+            if any(w in whole for w in ("set_grad_enabled", "inference_mode", "enable_grad")):
+                return True
+        # A module-level ``torch.set_grad_enabled(False)`` (inference scripts).
+        for _, call, _ in index.module_scope.calls:
+            if call_name(call) == "set_grad_enabled" and _is_false(arg(call, 0, "mode")):
+                return True
+        # The model is frozen.
+        root = re.escape(_strip_module(run.model))
+        if re.search(_FROZEN_RE_TEMPLATE.format(name=root), self.ctx.source):
+            return True
+        if scope.is_function:
+            for _, caller, chain in index.callers(scope):
+                if self._under_grad_off(chain) or caller.decorators:
+                    return True
+                if caller.is_function and "set_grad_enabled" in self.ctx.code(caller.node):
+                    return True
+        return False
+
+    def _wrapper(self, index: _Index, scope: _Scope, model: str) -> bool:
+        """The "model" is a high-level predictor (``YOLO(...)``, ``pipeline(...)``, ``SentenceTransformer``):
+        it runs its network under no_grad/inference_mode itself."""
+        model = _strip_module(model)
+        values: list[tuple[cst.BaseExpression, _Scope]] = []
+        if _root(model) == "self" and scope.owner is not None:
+            for method in index.class_methods.get(id(scope.owner), []):
+                values.extend((v, method) for _, v in method.assigns.get(model, ()) if v is not None)
+        else:
+            home = index.binding_scope(scope, _root(model))
+            if home is not None:
+                values.extend((v, home) for _, v in home.assigns.get(_root(model), ()) if v is not None)
+        for value, where in values:
+            if not isinstance(value, cst.Call):
+                continue
+            if self._wrapper_call(value):
+                return True
+            for local in index.local_callees(value, where):
+                if any(self._wrapper_call(c) for _, c, _ in local.calls):
+                    return True
+        return False
+
+    def _wrapper_call(self, call: cst.Call) -> bool:
+        qual = self.ctx.qualname(call.func) or ""
+        if qual.startswith(_WRAPPER_MODULES):
+            return True
+        return (call_name(call) or "") in _WRAPPER_CLASSES
+
+    @staticmethod
+    def _under_grad_off(chain: tuple) -> bool:
+        return any(isinstance(c, cst.With) and any(_grad_off_item(i) for i in c.items) for c in chain)
+
+    VALID = [
+        # The standard forms: a with block, a decorator, inference_mode.
+        """
+        import torch
+
+        def evaluate(model, loader):
+            model.eval()
+            with torch.no_grad():
+                for x, y in loader:
+                    out = model(x)
+
+        @torch.no_grad()
+        def validate(model, loader):
+            model.eval()
+            return [model(x) for x, _ in loader]
+
+        @torch.inference_mode()
+        def predict(model, images):
+            return model(images).softmax(-1)
+        """,
+        # The caller wraps the call.
+        """
+        import torch
+
+        def test(model, loader):
+            model.eval()
+            return [model(x) for x, _ in loader]
+
+        def main():
+            model = Net()
+            with torch.no_grad():
+                test(model, test_loader)
+        """,
+        # Gradients needed: adversarial evaluation and Grad-CAM.
+        """
+        import torch
+
+        def evaluate_adversarial(model, loader, eps):
+            model.eval()
+            for x, y in loader:
+                x.requires_grad_(True)
+                loss = criterion(model(x), y)
+                loss.backward()
+                x_adv = x + eps * x.grad.sign()
+                out = model(x_adv)
+
+        def predict_cam(model, image):
+            out = model(image)
+            grads = torch.autograd.grad(out.max(), image)[0]
+            return grads
+        """,
+        # set_grad_enabled keyed on the phase; a module-level switch.
+        """
+        import torch
+
+        def run(model, loaders):
+            for phase in ["train", "val"]:
+                with torch.set_grad_enabled(phase == "train"):
+                    for x, y in loaders[phase]:
+                        out = model(x)
+        """,
+        """
+        import torch
+
+        torch.set_grad_enabled(False)
+        model = Net()
+        model.eval()
+        for x in test_loader:
+            preds = model(x)
+        """,
+        # Lightning and HF Trainer hooks.
+        """
+        import lightning as L
+        from transformers import Trainer
+
+        class Lit(L.LightningModule):
+            def validation_step(self, batch, batch_idx):
+                return self.model(batch["x"])
+
+            def predict_step(self, batch, batch_idx):
+                return self.model(batch)
+
+        class MyTrainer(Trainer):
+            def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+                return model(**inputs)
+        """,
+        # A frozen model and a training loop.
+        """
+        def extract_test_features(model, test_loader):
+            model.requires_grad_(False)
+            return [model(x) for x, _ in test_loader]
+
+        def train(model, train_loader, opt):
+            for x, y in train_loader:
+                opt.zero_grad()
+                criterion(model(x), y).backward()
+                opt.step()
+        """,
+        # A context manager we cannot see into, and a training loop with an inline val loop under no_grad.
+        """
+        import torch
+
+        def evaluate(model, loader, ctx):
+            with ctx:
+                return [model(x) for x, _ in loader]
+
+        def fit(model, train_loader, val_loader, opt):
+            for x, y in train_loader:
+                criterion(model(x), y).backward()
+                opt.step()
+            with torch.no_grad():
+                for x, y in val_loader:
+                    model(x)
+        """,
+        # A method of an nn.Module (or other framework class) that nothing here calls.
+        """
+        import torch.nn as nn
+
+        class Wrapper(nn.Module):
+            def predict(self, x):
+                return self.model(x)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            def evaluate(model, loader):
+                model.eval()
+                correct = 0
+                for x, y in loader:
+                    correct += (model(x).argmax(1) == y).sum().item()
+                return correct / len(loader.dataset)
+            """,
+            line=6,
+            message_contains="evaluation function 'evaluate'",
+        ),
+        # An inline validation loop in a training script.
+        Invalid(
+            """
+            import torch
+
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters())
+            for epoch in range(10):
+                model.train()
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                model.eval()
+                val_loss = 0.0
+                for x, y in val_loader:
+                    val_loss += criterion(model(x), y).item()
+            """,
+            line=15,
+            message_contains="loop over 'val_loader'",
+        ),
+        # Called outside no_grad by the caller.
+        Invalid(
+            """
+            def predict(net, images):
+                net.eval()
+                return net(images).argmax(1)
+
+            def main():
+                net = Net()
+                print(predict(net, batch))
+            """,
+            line=4,
+        ),
+        # A comprehension over the test loader, a Kaggle inference function.
+        Invalid(
+            """
+            import numpy as np
+
+            def inference(model, states, test_loader, device):
+                probs = []
+                for state in states:
+                    model.load_state_dict(state["model"])
+                    model.eval()
+                    preds = [model(images.to(device)).softmax(1).cpu().numpy() for images in test_loader]
+                    probs.append(np.concatenate(preds))
+                return np.mean(probs, axis=0)
+            """,
+            line=9,
+        ),
+        # A method of a plain trainer class.
+        Invalid(
+            """
+            class Trainer:
+                def validate(self):
+                    self.model.eval()
+                    losses = []
+                    for batch in self.val_loader:
+                        losses.append(self.criterion(self.model(batch["x"]), batch["y"]).item())
+                    return sum(losses) / len(losses)
+            """,
+            line=7,
+        ),
+        # enumerate(tqdm(...)) over a test loader at module level, model.forward.
+        Invalid(
+            """
+            from tqdm import tqdm
+
+            model.eval()
+            for i, (x, y) in enumerate(tqdm(test_dataloader)):
+                out = model.forward(x)
+            """,
+            line=6,
+        ),
+        # A transformer model in a validation function.
+        Invalid(
+            """
+            def validation(model, dataloader, device):
+                model.eval()
+                total = 0.0
+                for batch in dataloader:
+                    outputs = model(input_ids=batch["input_ids"].to(device), labels=batch["labels"].to(device))
+                    total += outputs.loss.item()
+                return total / len(dataloader)
+            """,
+            line=6,
+        ),
+        # An autocast block is not a no_grad block.
+        Invalid(
+            """
+            import torch
+
+            def test_epoch(model, loader):
+                model.eval()
+                for x, y in loader:
+                    with torch.autocast("cuda"):
+                        out = model(x)
+            """,
+            line=8,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN404 eval-mode-not-restored
+# ---------------------------------------------------------------------------------------------
+
+
+def _final_only(test: cst.BaseExpression, code: str) -> bool:
+    """``if epoch == epochs - 1:`` / ``if is_last:`` runs once at the end; ``if epoch % 5 == 0:`` does not."""
+    if "%" in code:
+        return False
+    if "==" in code:
+        return True
+    return any(w in ("last", "final", "end", "finished", "done") for w in _words(code))
+
+
+class EvalModeNotRestored(Rule):
+    """Flags a training loop that switches the model to evaluation mode and never back.
+
+    ## What it does
+    Finds `model.eval()` (or `model.train(False)`, or a call of a function of this file that calls
+    `.eval()` on the model it receives, such as `validate(model, val_loader)`) inside a loop that
+    trains (a backward pass or an optimizer step, directly or in a function of this file it calls)
+    when nothing in that loop switches back to training mode: no `model.train()` in the loop body,
+    in the training function it calls (`train_one_epoch` with `model.train()` at its top counts), or
+    in the evaluation function itself (one that restores the mode at its end).
+
+    The innermost training loop around the `.eval()` is checked, so an evaluation every N steps
+    inside the batch loop needs its `model.train()` inside that loop. Silent: models that are not
+    trained in the loop (an EMA copy, a frozen teacher: their parameters go to no optimizer), an
+    evaluation guarded by `if epoch == epochs - 1:` (the last epoch only), and training functions
+    of other modules (`engine.train_one_epoch(...)`: they may set the mode themselves).
+
+    ## Why is this bad?
+    `model.train()` called once before the epoch loop only covers the first epoch: after the first
+    validation the model stays in evaluation mode, so dropout is off and batch norm stops updating its
+    statistics and normalises with stale running averages for the rest of training. The model still
+    trains, just worse, and nothing fails.
+
+    ## Example
+    ```python
+    model.train()
+    for epoch in range(epochs):
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        validate(model, val_loader)
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        model.train()
+        for x, y in train_loader:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        validate(model, val_loader)
+    ```
+    """
+
+    code = "NN404"
+    name = "eval-mode-not-restored"
+    message = "model.eval() inside the training loop is never undone; call model.train() at the top of each epoch"
+    requires = ("eval", ("backward", "step", "train"))
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.candidate = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.candidate:
+            func = node.func
+            if isinstance(func, cst.Attribute) and func.attr.value in ("eval", "train"):
+                self.candidate = True
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.candidate:
+            return
+        index = _index_for(self.ctx)
+        for scope in index.scopes:
+            if not any(isinstance(loop, (cst.For, cst.While)) for _, loop, _ in scope.loops):
+                continue
+            for _, call, chain in scope.calls:
+                loops = [c for c in chain if isinstance(c, (cst.For, cst.While))]
+                if not loops:
+                    continue
+                site = self._eval_site(index, scope, call)
+                if site is None:
+                    continue
+                target = next((loop for loop in reversed(loops) if index.trains(scope, 3, region=loop)), None)
+                if target is None or index.sets_train(scope, 3, region=target):
+                    continue
+                inner = chain[[i for i, c in enumerate(chain) if c is target][0] + 1:]
+                if any(isinstance(c, cst.If) and _final_only(c.test, self.ctx.code(c.test)) for c in inner):
+                    continue
+                if not self._trained(index, scope, target, site):
+                    continue
+                text = " ".join(self.ctx.code(call).split())
+                if len(text) > 50:
+                    text = text[:47] + "..."
+                how = "" if _mode(call) == "eval" else f" (it calls {site}.eval())"
+                self.report(
+                    call,
+                    f"'{text}' switches '{site}' to evaluation mode inside the training loop{how}, and nothing in "
+                    f"the loop switches it back: from the next iteration on it trains with dropout off and frozen "
+                    f"batch-norm statistics; call {site}.train() at the start of each epoch",
+                )
+
+    @staticmethod
+    def _eval_site(index: _Index, scope: _Scope, call: cst.Call) -> str | None:
+        """The model a call switches to evaluation mode (``model.eval()``, ``validate(model)``), else None."""
+        mode = _mode(call)
+        if mode == "eval":
+            receiver = _receiver(call)
+            return _strip_module(receiver) if receiver else None
+        for callee in index.local_callees(call, scope):
+            for m, receiver, _, _ in index.direct_modes(callee):
+                if m != "eval" or not receiver:
+                    continue
+                root = _root(receiver)
+                if root == "self":
+                    if isinstance(call.func, cst.Attribute) and callee.klass is not None:
+                        return _strip_module(receiver)
+                    continue
+                if root in callee.params:
+                    expr = index.bound_arg(call, callee, root)
+                    name = dotted_name(expr) if expr is not None else None
+                    if name:
+                        rest = receiver[len(root):]
+                        return _strip_module(name + rest)
+                    continue
+                if root not in callee.assigns:
+                    return _strip_module(receiver)  # a global model
+        return None
+
+    @staticmethod
+    def _trained(index: _Index, scope: _Scope, loop: cst.CSTNode, model: str) -> bool:
+        """The model switched to evaluation mode is the one trained in the loop (not an EMA or a teacher)."""
+        if index.optimized(model):
+            return True
+        # Without a visible optimizer over some parameters, a model run (outside no_grad) in a loop that
+        # calls backward itself is taken for the trained one.
+        direct = index.trains(scope, 0, region=loop) and not any(".parameters(" in t for t in index.optimizer_args)
+        for _, call, chain in scope.calls:
+            if not _in_region(chain, loop):
+                continue
+            func = dotted_name(call.func)
+            if (
+                direct
+                and func
+                and _strip_module(func.removesuffix(".forward")) == model
+                and not InferenceWithoutNoGrad._under_grad_off(chain)
+            ):
+                return True
+            for a in call.args:
+                name = dotted_name(a.value)
+                if name and _strip_module(name) == model:
+                    if any(index.trains(c, 2) for c in index.local_callees(call, scope)):
+                        return True
+        return False
+
+    VALID = [
+        # train() at the top of every epoch.
+        """
+        for epoch in range(epochs):
+            model.train()
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+            model.eval()
+            evaluate(model, val_loader)
+        """,
+        # The training function of this file calls model.train() itself.
+        """
+        def train_one_epoch(model, loader, optimizer):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+
+        def validate(model, loader):
+            model.eval()
+            return [model(x) for x, _ in loader]
+
+        def main():
+            model = Net()
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for epoch in range(10):
+                train_one_epoch(model, train_loader, optimizer)
+                validate(model, val_loader)
+        """,
+        # The evaluation function restores the mode at its end.
+        """
+        def evaluate(model, loader):
+            model.eval()
+            out = [model(x) for x, _ in loader]
+            model.train()
+            return out
+
+        model.train()
+        for step, (x, y) in enumerate(train_loader):
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            if step % 500 == 0:
+                evaluate(model, val_loader)
+        """,
+        # An EMA copy / a frozen teacher switched to eval mode: not the trained model.
+        """
+        import torch
+
+        optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
+        teacher.train()
+        for epoch in range(10):
+            teacher.eval()
+            for x, y in loader:
+                with torch.no_grad():
+                    t = teacher(x)
+                loss = kd_loss(student(x), t)
+                loss.backward()
+                optimizer.step()
+        """,
+        # The mode follows the phase.
+        """
+        for epoch in range(num_epochs):
+            for phase in ["train", "val"]:
+                if phase == "train":
+                    model.train()
+                else:
+                    model.eval()
+                for inputs, labels in dataloaders[phase]:
+                    loss = criterion(model(inputs), labels)
+                    if phase == "train":
+                        loss.backward()
+                        optimizer.step()
+        """,
+        # Evaluation only after the last epoch, and after the loop.
+        """
+        model.train()
+        for epoch in range(epochs):
+            for x, y in train_loader:
+                criterion(model(x), y).backward()
+                optimizer.step()
+            if epoch == epochs - 1:
+                model.eval()
+                test(model)
+        model.eval()
+        """,
+        # A training function of another module: it may switch the mode itself.
+        """
+        from engine import train_one_epoch
+
+        for epoch in range(args.epochs):
+            train_one_epoch(model, criterion, data_loader, optimizer, device, epoch)
+            optimizer.step()
+            model.eval()
+            evaluate(model, data_loader_val)
+        """,
+        # An evaluation loop without training, and train(flag) computed per phase.
+        """
+        for epoch in range(10):
+            model.eval()
+            for x, _ in test_loader:
+                model(x)
+
+        for epoch in range(10):
+            for phase in ("train", "val"):
+                model.train(phase == "train")
+                for x, y in loaders[phase]:
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+        """,
+    ]
+    INVALID = [
+        # train() once before the loop.
+        Invalid(
+            """
+            import torch
+
+            model = Net()
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            model.train()
+            for epoch in range(20):
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                model.eval()
+                with torch.no_grad():
+                    val_loss = sum(criterion(model(x), y) for x, y in val_loader)
+            """,
+            line=13,
+            message_contains="'model.eval()' switches 'model' to evaluation mode",
+        ),
+        # The validation function switches the mode; the training function of this file never calls train().
+        Invalid(
+            """
+            def train_epoch(net, loader, opt):
+                for x, y in loader:
+                    opt.zero_grad()
+                    criterion(net(x), y).backward()
+                    opt.step()
+
+            def validate(net, loader):
+                net.eval()
+                return sum(criterion(net(x), y).item() for x, y in loader)
+
+            def main():
+                net = ResNet()
+                opt = torch.optim.SGD(net.parameters(), lr=0.1)
+                for epoch in range(90):
+                    train_epoch(net, train_loader, opt)
+                    validate(net, val_loader)
+            """,
+            line=17,
+            message_contains="it calls net.eval()",
+        ),
+        # An evaluation every N steps inside the batch loop: the rest of the epoch trains in eval mode.
+        Invalid(
+            """
+            for epoch in range(epochs):
+                model.train()
+                for step, (x, y) in enumerate(train_loader):
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    if step % 100 == 0:
+                        model.eval()
+                        evaluate(model, val_loader)
+            """,
+            line=9,
+        ),
+        # A trainer class: fit() never calls train(), validate() switches to eval.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.optimizer = torch.optim.Adam(self.model.parameters())
+
+                def train_epoch(self):
+                    for x, y in self.train_loader:
+                        self.optimizer.zero_grad()
+                        self.loss(self.model(x), y).backward()
+                        self.optimizer.step()
+
+                def validate(self):
+                    self.model.eval()
+                    return [self.model(x) for x, _ in self.val_loader]
+
+                def fit(self, epochs):
+                    self.model.train()
+                    for epoch in range(epochs):
+                        self.train_epoch()
+                        self.validate()
+            """,
+            line=23,
+        ),
+        # A while loop over steps with periodic evaluation; train(False) form.
+        Invalid(
+            """
+            step = 0
+            model.train()
+            while step < max_steps:
+                batch = next(it)
+                loss = model(batch).loss
+                loss.backward()
+                optimizer.step()
+                step += 1
+                if step % eval_every == 0:
+                    model.train(False)
+                    run_eval(model)
+            """,
+            line=11,
+        ),
+        # A GAN generator put in eval mode to sample images each epoch.
+        Invalid(
+            """
+            import torch
+
+            optG = torch.optim.Adam(netG.parameters(), lr=2e-4)
+            for epoch in range(100):
+                for real, _ in loader:
+                    fake = netG(torch.randn(64, 100))
+                    lossG = criterion(netD(fake), ones)
+                    lossG.backward()
+                    optG.step()
+                netG.eval()
+                with torch.no_grad():
+                    samples = netG(fixed_noise)
+            """,
+            line=11,
+        ),
+        # Global model, validation helper that evaluates it.
+        Invalid(
+            """
+            def validation():
+                model.eval()
+                return [model(x) for x, _ in val_loader]
+
+            for epoch in range(num_epochs):
+                for x, y in train_loader:
+                    optimizer.zero_grad()
+                    loss_fn(model(x), y).backward()
+                    optimizer.step()
+                validation()
+            """,
+            line=11,
+        ),
+        # model.module.eval() under DDP.
+        Invalid(
+            """
+            model.train()
+            for epoch in range(start_epoch, args.epochs):
+                sampler.set_epoch(epoch)
+                for images, target in train_loader:
+                    loss = criterion(model(images), target)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                model.module.eval()
+                acc = evaluate(model, val_loader)
+            """,
+            line=10,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN405 / NN406 / NN410: the role of a DataLoader (training or evaluation data)
+# ---------------------------------------------------------------------------------------------
+
+# Loaders made to look at a few random samples, not to compute a metric.
+_SAMPLE_WORDS = frozenset(
+    {"vis", "viz", "visual", "visualize", "visualise", "visualization", "sample", "samples", "sampling", "plot",
+     "show", "display", "demo", "preview", "debug", "example", "examples", "calib", "calibration", "probe",
+     "inspect", "tsne", "umap", "gallery", "grid", "image", "images", "fid", "mining", "hard", "pseudo",
+     "unlabeled", "unlabelled", "unsup", "semi", "ssl", "contrastive", "memory", "bank", "support", "query",
+     "episode", "episodic", "few", "shot", "meta", "adapt", "adaptation", "tent", "ttt", "finetune", "tune"}
+)
+_STREAM_TEXT = ("IterableDataset", "streaming", "webdataset", "wds.", "IterDataPipe", "to_iterable_dataset",
+                "make_private",
+                ".shuffle(", "random.shuffle", "np.random.shuffle", "permutation(", "sample(frac", "randperm(",
+                "shuffle_", "shuffled")
+
+
+class _LoaderRule(Rule):
+    """Shared by NN405/NN406/NN410: a torch ``DataLoader`` call and the role of the data it loads."""
+
+    options = {"eval-patterns": _DEFAULT_EVAL, "train-patterns": _DEFAULT_TRAIN}
+    requires = ("DataLoader",)
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.test_file = _test_file(ctx)
+        self.words = _Words(self.config, self.test_file)
+
+    def loader_call(self, call: cst.Call) -> bool:
+        if self.test_file:
+            return False  # a test suite's loaders feed assertions, not training or metrics
+        qual = self.ctx.qualname(call.func) or ""
+        if not qual.startswith("torch.utils.data") or not qual.endswith("DataLoader"):
+            return False
+        return not any(a.star for a in call.args)
+
+    def role(self, call: cst.Call) -> tuple[str | None, str]:  # noqa: C901
+        """('train' | 'eval' | None, the name that says so) for the data a DataLoader call loads."""
+        words = self.words
+        names: list[str] = []
+        stack = self.ctx.stack
+        child: cst.CSTNode = call
+        for i in range(len(stack) - 1, -1, -1):
+            anc = stack[i]
+            if isinstance(anc, cst.Arg):
+                if anc.keyword is not None:
+                    if anc.keyword.value not in ("dataset", "loader", "dataloader"):
+                        names.append(anc.keyword.value)
+                    break
+            elif isinstance(anc, (cst.Tuple, cst.List)):
+                position = next((j for j, e in enumerate(anc.elements) if e is child), None)
+                parent = stack[i - 1] if i > 0 else None
+                if position is not None and isinstance(parent, cst.Assign) and len(parent.targets) == 1:
+                    target = parent.targets[0].target
+                    if isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == len(anc.elements):
+                        names.append(_data_name(target.elements[position].value) or "")
+                    break
+            elif isinstance(anc, cst.DictElement):
+                if child is anc.value:
+                    key = string_value(anc.key) if isinstance(anc.key, cst.SimpleString) else dotted_name(anc.key)
+                    names.append(key or "")
+                break
+            elif isinstance(anc, (cst.Assign, cst.AnnAssign)):
+                if child is anc.value:
+                    targets = [t.target for t in anc.targets] if isinstance(anc, cst.Assign) else [anc.target]
+                    names.extend(_data_name(t) or "" for t in targets)
+                break
+            elif isinstance(anc, cst.Return):
+                fn = self.ctx.function
+                if fn is not None and any(w in _DATA_NOUNS for w in _words(fn.name.value)):
+                    names.append(fn.name.value)
+                break
+            elif not isinstance(anc, (cst.Call, cst.Element, cst.IfExp, cst.Await)):
+                break
+            child = anc
+        decided: tuple[str | None, str] | None = None
+        for name in names:
+            if not name:
+                continue
+            if any(w in _SAMPLE_WORDS for w in _words(name)):
+                return None, ""
+            kind, _ = words.classify(name)
+            if kind == "tta":
+                return None, ""
+            if kind in ("train", "eval"):
+                decided = (kind, name)
+                break
+        dataset = arg(call, 0, "dataset")
+        if decided is None and dataset is not None:
+            decided = self._dataset_role(dataset)
+            if decided is not None and decided[0] == "train" and not self._trains_here():
+                return None, ""  # a training set read by code that does not train (evaluation, plots)
+        if decided is None:
+            return None, ""
+        if dataset is not None:
+            ds_name = _data_name(dataset) or ""
+            if any(w in _SAMPLE_WORDS for w in _words(ds_name)):
+                return None, ""
+        return decided
+
+    def _trains_here(self) -> bool:
+        scope = self.ctx.function
+        text = self.ctx.code(scope) if scope is not None else self.ctx.source
+        return any(w in text for w in ("backward(", "optimizer", ".step(", ".fit(", "train(", "Trainer("))
+
+    def _dataset_role(self, dataset: cst.BaseExpression) -> tuple[str | None, str] | None:
+        name = _data_name(dataset)
+        if name:
+            if any(w in _SAMPLE_WORDS for w in _words(name)):
+                return None, ""
+            kind, _ = self.words.classify(name)
+            if kind in ("train", "eval"):
+                return kind, name
+            return None
+        if isinstance(dataset, cst.Call):
+            for a in dataset.args:
+                key = a.keyword.value if a.keyword is not None else None
+                if key in _TRAIN_FLAGS and isinstance(a.value, cst.Name) and a.value.value in ("True", "False"):
+                    return ("train" if a.value.value == "True" else "eval"), f"{key}={a.value.value}"
+                if key in _SPLIT_KEYWORDS:
+                    text = string_value(a.value)
+                    if text is not None:
+                        kind, _ = self.words.classify(text)
+                        if kind in ("train", "eval"):
+                            return kind, f"{key}={text!r}"
+            callee = dotted_name(dataset.func)
+            if callee:
+                last = callee.rsplit(".", 1)[-1]
+                kind, _ = self.words.classify(last)
+                if kind in ("train", "eval"):
+                    return kind, last
+        return None
+
+
+class ShuffledEvalLoader(_LoaderRule):
+    """Flags `shuffle=True` on a validation or test `DataLoader`.
+
+    ## What it does
+    Finds `torch.utils.data.DataLoader(..., shuffle=True)` (keyword or third positional argument)
+    whose data is for evaluation: the loader is assigned to (or returned by a function, or passed as
+    a keyword, or stored under a dict key) named for validation or test (`val_loader`,
+    `self.test_dl`, `loaders['val']`, `def val_dataloader(self)`), or it loads a data set named for
+    evaluation (`val_set`, `test_dataset`, `CIFAR10(..., train=False)`, `split='test'`). Names are
+    matched by their word parts as for NN401; training words win (`train_val_loader`).
+
+    Silent: loaders meant to draw random samples (`vis_loader`, `sample_loader`, `calib_loader`,
+    pseudo-labelling and few-shot episodes), a `shuffle` computed from the split
+    (`shuffle=(split == 'train')`), and loaders whose role no name tells.
+
+    ## Why is this bad?
+    Evaluation does not need shuffling, and it costs: predictions come back in a random order, so
+    anything that lines them up with the data set (saved predictions, per-sample errors, a
+    submission file, `dataset.targets`) silently mismatches; per-batch logs and a run capped at N
+    batches differ from run to run; and the shuffle draws from the global random generator, so adding
+    a validation pass changes the training run's random stream.
+
+    ## Example
+    ```python
+    val_loader = DataLoader(val_set, batch_size=256, shuffle=True)
+    ```
+
+    ## Use instead
+    ```python
+    val_loader = DataLoader(val_set, batch_size=256, shuffle=False)
+    ```
+
+    ## Fix safety
+    The fix sets `shuffle=False`. It is unsafe, although metrics averaged over the whole data set are
+    the same in any order: a shuffling loader draws a seed from the global random generator every
+    epoch, so without it the rest of a seeded run (training shuffles, dropout masks) draws different
+    numbers; and a loop that stops after a few batches now sees the first batches of the data set
+    instead of random ones. (A loader read only through `next(iter(loader))` is not reported: there
+    the shuffle picks a random subset.)
+
+    ## Options
+    `eval-patterns` / `train-patterns`: the words that mark evaluation and training data, as for NN401.
+    """
+
+    code = "NN405"
+    name = "shuffled-eval-loader"
+    message = "shuffle=True on an evaluation DataLoader; evaluation data needs no shuffling: use shuffle=False"
+    fixable = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.loader_call(node):
+            return
+        value = arg(node, 2, "shuffle")
+        if not _is_true(value):
+            return
+        kind, name = self.role(node)
+        if kind != "eval" or self._sampled(name):
+            return
+        assert value is not None
+        self.report(
+            value,
+            f"shuffle=True on the evaluation DataLoader of '{name}': evaluation needs no shuffling, and shuffled "
+            "predictions no longer line up with the data set; use shuffle=False",
+            fix=self.fix("unsafe", (value, "False"), description="shuffle=False"),
+        )
+
+    def _sampled(self, name: str) -> bool:
+        """The loader is read partially (``next(iter(test_loader))``): the shuffle draws a random subset."""
+        source = self.ctx.source
+        return f"next(iter({name}))" in source or f"next(iter({name}" in source or f"islice({name}" in source
+
+    VALID = [
+        """
+        from torch.utils.data import DataLoader
+
+        train_loader = DataLoader(train_set, batch_size=64, shuffle=True)
+        val_loader = DataLoader(val_set, batch_size=256, shuffle=False)
+        test_loader = DataLoader(test_set, batch_size=256)
+        """,
+        # The fixed form.
+        """
+        import torch
+
+        testloader = torch.utils.data.DataLoader(testset, batch_size=4, shuffle=False, num_workers=2)
+        """,
+        # shuffle computed from the split; one builder for every split.
+        """
+        from torch.utils.data import DataLoader
+
+        def make_loader(dataset, split):
+            return DataLoader(dataset, batch_size=32, shuffle=(split == "train"))
+
+        loaders = {x: DataLoader(datasets[x], batch_size=4, shuffle=True) for x in ["train", "val"]}
+        """,
+        # A loader for looking at random validation images.
+        """
+        from torch.utils.data import DataLoader
+
+        vis_loader = DataLoader(val_set, batch_size=16, shuffle=True)
+        sample_loader = DataLoader(test_dataset, batch_size=8, shuffle=True)
+        """,
+        # Training words win; another library's DataLoader.
+        """
+        from torch.utils.data import DataLoader
+        from torch_geometric.loader import DataLoader as GeoLoader
+
+        train_val_loader = DataLoader(trainval_set, batch_size=64, shuffle=True)
+        test_graphs = GeoLoader(test_dataset, batch_size=32, shuffle=True)
+        """,
+        # Unit tests of a data module: "test" is the test suite.
+        Valid(
+            """
+            import pytest
+            from torch.utils.data import DataLoader
+
+            def test_loader_shapes():
+                test_loader = DataLoader(range(10), batch_size=2, shuffle=True)
+                assert len(test_loader) == 5
+            """,
+            path="tests/test_data.py",
+        ),
+        # No name says evaluation.
+        """
+        import torch.utils.data as data
+
+        loader = data.DataLoader(dataset, batch_size=32, shuffle=True)
+        """,
+        # Custom vocabulary.
+        Valid(
+            """
+            from torch.utils.data import DataLoader
+
+            val_loader = DataLoader(val_set, shuffle=True)
+            """,
+            options={"eval-patterns": ["holdout"]},
+        ),
+        # Pseudo-labelling trains on the unlabelled test images.
+        """
+        from torch.utils.data import DataLoader
+
+        pseudo_loader = DataLoader(test_set, batch_size=64, shuffle=True)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            val_loader = DataLoader(val_set, batch_size=256, shuffle=True)
+            """,
+            line=4,
+            message_contains="'val_loader'",
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            val_loader = DataLoader(val_set, batch_size=256, shuffle=False)
+            """,
+        ),
+        # The CIFAR tutorial shape with an import alias.
+        Invalid(
+            """
+            import torch
+
+            testloader = torch.utils.data.DataLoader(testset, batch_size=4, shuffle=True, num_workers=2)
+            """,
+            fixed="""
+            import torch
+
+            testloader = torch.utils.data.DataLoader(testset, batch_size=4, shuffle=False, num_workers=2)
+            """,
+        ),
+        # Lightning val_dataloader, multi-line call.
+        Invalid(
+            """
+            import pytorch_lightning as pl
+            from torch.utils.data import DataLoader
+
+            class Data(pl.LightningDataModule):
+                def val_dataloader(self):
+                    return DataLoader(
+                        self.val_ds,
+                        batch_size=self.batch_size,
+                        shuffle=True,
+                    )
+            """,
+            line=10,
+        ),
+        # Dict entry and keyword argument.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader as DL
+
+            loaders = {"train": DL(train_ds, shuffle=True), "valid": DL(valid_ds, batch_size=64, shuffle=True)}
+            trainer.fit(model, val_dataloaders=DL(val_ds, shuffle=True))
+            """,
+            count=2,
+        ),
+        # Positional shuffle and a data set built with train=False.
+        Invalid(
+            """
+            import torchvision
+            from torch.utils import data
+
+            loader = data.DataLoader(torchvision.datasets.MNIST("data", train=False), 1000, True)
+            """,
+            message_contains="train=False",
+            fixed="""
+            import torchvision
+            from torch.utils import data
+
+            loader = data.DataLoader(torchvision.datasets.MNIST("data", train=False), 1000, False)
+            """,
+        ),
+        # Attribute target, dataset named for test.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            class Runner:
+                def setup(self):
+                    self.test_dl = DataLoader(self.test_data, batch_size=32, shuffle=True, num_workers=4)
+            """,
+            line=6,
+        ),
+        # A tuple assignment of loaders.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            train_loader, val_loader = (
+                DataLoader(train_ds, batch_size=32, shuffle=True),
+                DataLoader(val_ds, batch_size=32, shuffle=True),
+            )
+            """,
+            count=1,
+            line=6,
+        ),
+        # Hold-out split named by a function that returns the loader.
+        Invalid(
+            """
+            import torch
+
+            def get_test_loader(dataset):
+                return torch.utils.data.DataLoader(dataset, batch_size=128, shuffle=True)
+            """,
+            line=5,
+        ),
+    ]
+
+
+class UnshuffledTrainLoader(_LoaderRule):
+    """Flags a training `DataLoader` that does not shuffle.
+
+    ## What it does
+    Finds `torch.utils.data.DataLoader(...)` for training data — assigned to (or returned by a function,
+    or stored under a key) named for training (`train_loader`, `trainloader`, `self.train_dl`,
+    `loaders['train']`, `def train_dataloader(self)`), or loading a data set named for training
+    (`train_set`, `CIFAR10(..., train=True)`, `split='train'`) — with neither `shuffle` (keyword or
+    third positional argument), nor `sampler` nor `batch_sampler`.
+
+    Silent: an explicit `shuffle=False` (a deliberate choice: time series, pre-shuffled shards),
+    `shuffle=<expression>`, any sampler (`DistributedSampler`, `WeightedRandomSampler`), `**kwargs`
+    (they may hold `shuffle`), `batch_size=None`, and files that stream or shuffle their data
+    themselves (`IterableDataset`, `streaming=True`, WebDataset, `dataset.shuffle(...)`,
+    `random.shuffle`, `np.random.permutation`, `torch.randperm`, a `Sampler`).
+
+    ## Why is this bad?
+    Without `shuffle`, every epoch sees the batches in the data set's order, which is often sorted
+    (`ImageFolder` by class, a dataframe by date or by patient). Batches then hold one class at a time,
+    gradients swing between classes, batch norm statistics are biased, and the model may not learn
+    at all; even a random order fixed once makes every epoch repeat the same batches.
+
+    ## Example
+    ```python
+    train_loader = DataLoader(train_set, batch_size=64, num_workers=4)
+    ```
+
+    ## Use instead
+    ```python
+    train_loader = DataLoader(train_set, batch_size=64, shuffle=True, num_workers=4)
+    ```
+
+    ## Fix safety
+    The fix adds `shuffle=True`. It is unsafe: it changes the order of the training batches, so the
+    run (and its random stream) changes.
+
+    ## Options
+    `eval-patterns` / `train-patterns`: the words that mark evaluation and training data, as for NN401.
+    """
+
+    code = "NN406"
+    name = "unshuffled-train-loader"
+    message = "training DataLoader without shuffle or a sampler: batches come in data set order; pass shuffle=True"
+    fixable = True
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.streams = any(t in ctx.source for t in _STREAM_TEXT)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.streams or not self.loader_call(node):
+            return
+        if any(arg(node, i, k) is not None for i, k in ((2, "shuffle"), (3, "sampler"), (4, "batch_sampler"))):
+            return
+        batch = arg(node, 1, "batch_size")
+        if isinstance(batch, cst.Name) and batch.value == "None":
+            return
+        kind, name = self.role(node)
+        if kind != "train":
+            return
+        edit = _append_kwarg_fix(self, node, "shuffle=True")
+        self.report(
+            node,
+            f"the training DataLoader of '{name}' neither shuffles nor samples: every epoch sees the batches in "
+            "data set order (often sorted by class); pass shuffle=True",
+            fix=self.fix("unsafe", edit, description="shuffle=True") if edit else None,
+        )
+
+    VALID = [
+        """
+        from torch.utils.data import DataLoader
+
+        train_loader = DataLoader(train_set, batch_size=64, shuffle=True, num_workers=4)
+        val_loader = DataLoader(val_set, batch_size=256)
+        """,
+        # The fixed form of a multi-line call.
+        """
+        import torch
+
+        trainloader = torch.utils.data.DataLoader(
+            trainset,
+            batch_size=128,
+            num_workers=2, shuffle=True,
+        )
+        """,
+        # Samplers.
+        """
+        import torch
+        from torch.utils.data import DataLoader, DistributedSampler
+
+        train_loader = DataLoader(train_ds, batch_size=32, sampler=DistributedSampler(train_ds))
+        train_dl = DataLoader(train_ds, batch_sampler=bucket_sampler)
+        """,
+        # Explicit shuffle=False, a computed shuffle, positional shuffle, **kwargs.
+        """
+        from torch.utils.data import DataLoader
+
+        train_loader = DataLoader(train_windows, batch_size=64, shuffle=False)
+        train_loader2 = DataLoader(train_set, batch_size=64, shuffle=args.shuffle)
+        train_loader3 = DataLoader(train_set, 64, True)
+        train_loader4 = DataLoader(train_set, **train_kwargs)
+        """,
+        # A streaming data set.
+        """
+        from datasets import load_dataset
+        from torch.utils.data import DataLoader
+
+        train_ds = load_dataset("c4", "en", split="train", streaming=True)
+        train_loader = DataLoader(train_ds, batch_size=8)
+        """,
+        # An IterableDataset of this file.
+        """
+        from torch.utils.data import DataLoader, IterableDataset
+
+        class Shards(IterableDataset):
+            def __iter__(self):
+                yield from read_shards()
+
+        train_loader = DataLoader(Shards(), batch_size=None)
+        """,
+        # Evaluation loaders and neutral names.
+        """
+        import torch
+
+        test_loader = torch.utils.data.DataLoader(test_set, batch_size=1000)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=32)
+        """,
+        # The data shuffled by hand before the loader.
+        """
+        import random
+        from torch.utils.data import DataLoader
+
+        random.shuffle(train_files)
+        train_loader = DataLoader(FileDataset(train_files), batch_size=16)
+        """,
+        # Another library's loader.
+        """
+        from torch_geometric.loader import DataLoader
+
+        train_loader = DataLoader(train_graphs, batch_size=32)
+        """,
+        # A training set read in order by code that does not train (accuracy on the training set, plots).
+        """
+        from torch.utils.data import DataLoader
+
+        def train_accuracy(model, train_data):
+            correct = 0
+            for x, y in DataLoader(train_data, batch_size=256):
+                correct += (model(x).argmax(1) == y).sum().item()
+            return correct / len(train_data)
+        """,
+        # Opacus replaces the sampler with Poisson sampling.
+        """
+        import torch
+        from opacus import PrivacyEngine
+
+        train_loader = torch.utils.data.DataLoader(train_dataset, batch_size=256)
+        model, optimizer, train_loader = PrivacyEngine().make_private(
+            module=model, optimizer=optimizer, data_loader=train_loader, noise_multiplier=1.0, max_grad_norm=1.0
+        )
+        """,
+        # A test suite.
+        Valid(
+            """
+            import pytest
+            from torch.utils.data import DataLoader
+
+            def test_pipeline():
+                loaders = {"train": DataLoader(trainset, batch_size=32)}
+                run(loaders)
+            """,
+            path="tests/test_pipeline.py",
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            train_loader = DataLoader(train_set, batch_size=64, num_workers=4)
+            """,
+            line=4,
+            message_contains="'train_loader'",
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            train_loader = DataLoader(train_set, batch_size=64, num_workers=4, shuffle=True)
+            """,
+        ),
+        # Multi-line call with a trailing comma.
+        Invalid(
+            """
+            import torch
+
+            trainloader = torch.utils.data.DataLoader(
+                trainset,
+                batch_size=128,
+                num_workers=2,
+            )
+            """,
+            fixed="""
+            import torch
+
+            trainloader = torch.utils.data.DataLoader(
+                trainset,
+                batch_size=128,
+                num_workers=2, shuffle=True,
+            )
+            """,
+        ),
+        # Lightning train_dataloader.
+        Invalid(
+            """
+            import lightning as L
+            from torch.utils.data import DataLoader
+
+            class MNISTData(L.LightningDataModule):
+                def train_dataloader(self):
+                    return DataLoader(self.mnist_train, batch_size=self.batch_size)
+            """,
+            line=7,
+            message_contains="train_dataloader",
+        ),
+        # TensorDataset of training arrays, positional batch size.
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_dl = DataLoader(TensorDataset(torch.tensor(X_train), torch.tensor(y_train)), 64)
+            """,
+            fixed="""
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+            train_dl = DataLoader(TensorDataset(torch.tensor(X_train), torch.tensor(y_train)), 64, shuffle=True)
+            """,
+        ),
+        # A data set built with train=True, dict entry.
+        Invalid(
+            """
+            import torchvision
+            from torch.utils.data import DataLoader
+
+            loaders = {
+                "train": DataLoader(torchvision.datasets.CIFAR10("data", train=True), batch_size=128),
+                "test": DataLoader(torchvision.datasets.CIFAR10("data", train=False), batch_size=256),
+            }
+            """,
+            count=1,
+            line=6,
+        ),
+        # Loader with a neutral name over training data, in a function that trains.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            def fit(model, optimizer, cfg):
+                loader = DataLoader(train_dataset, batch_size=cfg.bs, pin_memory=True)
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x, y).loss.backward()
+                    optimizer.step()
+            """,
+            line=5,
+        ),
+        # An attribute target.
+        Invalid(
+            """
+            import torch.utils.data as tud
+
+            class Trainer:
+                def __init__(self, ds):
+                    self.train_loader = tud.DataLoader(ds, batch_size=32, drop_last=True)
+            """,
+            line=6,
+        ),
+        # A Dataset subclass named for training, in a script that trains.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(TrainDataset(df_train, tokenizer), batch_size=16, num_workers=2)
+            for epoch in range(3):
+                for batch in loader:
+                    loss = model(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+            """,
+            line=4,
+        ),
+    ]
+
+
+class EvalLoaderDropLast(_LoaderRule):
+    """Flags `drop_last=True` on a validation or test `DataLoader`.
+
+    ## What it does
+    Finds `torch.utils.data.DataLoader(..., drop_last=True)` (keyword or ninth positional argument)
+    whose data is for evaluation, recognised as for NN405 (`val_loader`, `test_dl`, `val_set`,
+    `train=False`, `def val_dataloader(self)`).
+
+    ## Why is this bad?
+    `drop_last=True` discards the last incomplete batch, so up to `batch_size - 1` samples are never
+    evaluated: the metric is computed on a subset that depends on the batch size, results are not
+    comparable across batch sizes, and a test set smaller than one batch yields no metric at all.
+
+    ## Example
+    ```python
+    val_loader = DataLoader(val_set, batch_size=64, drop_last=True)
+    ```
+
+    ## Use instead
+    ```python
+    val_loader = DataLoader(val_set, batch_size=64, drop_last=False)
+    ```
+
+    ## Fix safety
+    The fix sets `drop_last=False`. It is unsafe: the metric changes (it now covers every sample), and
+    code that assumes full batches (a fixed-size reshape, a recurrent state sized for the batch) may
+    fail on the last, smaller batch.
+
+    ## Options
+    `eval-patterns` / `train-patterns`: the words that mark evaluation and training data, as for NN401.
+    """
+
+    code = "NN410"
+    name = "eval-loader-drop-last"
+    message = "drop_last=True on an evaluation DataLoader skips the last samples; use drop_last=False"
+    fixable = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.loader_call(node):
+            return
+        value = arg(node, 8, "drop_last")
+        if not _is_true(value):
+            return
+        kind, name = self.role(node)
+        if kind != "eval":
+            return
+        assert value is not None
+        self.report(
+            value,
+            f"drop_last=True on the evaluation DataLoader of '{name}' leaves the last incomplete batch out of the "
+            "metric; use drop_last=False",
+            fix=self.fix("unsafe", (value, "False"), description="drop_last=False"),
+        )
+
+    VALID = [
+        """
+        from torch.utils.data import DataLoader
+
+        train_loader = DataLoader(train_set, batch_size=64, shuffle=True, drop_last=True)
+        val_loader = DataLoader(val_set, batch_size=64, drop_last=False)
+        test_loader = DataLoader(test_set, batch_size=64)
+        """,
+        # drop_last computed, and a training loader passed as a keyword.
+        """
+        from torch.utils.data import DataLoader
+
+        val_loader = DataLoader(val_set, batch_size=64, drop_last=args.drop_last)
+        trainer.fit(model, train_dataloaders=DataLoader(train_set, batch_size=64, drop_last=True))
+        """,
+        # A neutral builder.
+        """
+        import torch
+
+        def make_loader(ds, bs):
+            return torch.utils.data.DataLoader(ds, batch_size=bs, drop_last=True)
+        """,
+        # Another library's loader, a sampler for visualisation.
+        """
+        from torch.utils.data import DataLoader
+        from monai.data import DataLoader as MonaiLoader
+
+        val_loader = MonaiLoader(val_ds, batch_size=2, drop_last=True)
+        vis_loader = DataLoader(val_ds, batch_size=16, drop_last=True)
+        """,
+        # The fixed form.
+        """
+        from torch.utils.data import DataLoader
+
+        test_loader = DataLoader(test_set, batch_size=64, drop_last=False)
+        """,
+        # Training data in an unusual position.
+        """
+        from torch.utils.data import DataLoader
+
+        loaders = {"train": DataLoader(train_ds, 32, True, None, None, 4, None, True, True)}
+        """,
+        # Unit tests.
+        Valid(
+            """
+            import pytest
+            from torch.utils.data import DataLoader
+
+            def test_drop_last():
+                test_loader = DataLoader(range(10), batch_size=3, drop_last=True)
+                assert len(test_loader) == 3
+            """,
+            path="tests/test_loader.py",
+        ),
+        # TTA loader is left alone.
+        """
+        from torch.utils.data import DataLoader
+
+        tta_loader = DataLoader(test_set, batch_size=16, drop_last=True)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            val_loader = DataLoader(val_set, batch_size=64, drop_last=True)
+            """,
+            line=4,
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            val_loader = DataLoader(val_set, batch_size=64, drop_last=False)
+            """,
+        ),
+        # Lightning test_dataloader.
+        Invalid(
+            """
+            import torch
+
+            class Data:
+                def test_dataloader(self):
+                    return torch.utils.data.DataLoader(self.test_ds, batch_size=32, drop_last=True, num_workers=4)
+            """,
+            line=6,
+        ),
+        # Data set built with split="val", positional drop_last.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(VOCSegmentation("data", image_set="val"), 8, False, None, None, 4, None, True, True)
+            """,
+            message_contains="image_set='val'",
+            fixed="""
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(VOCSegmentation("data", image_set="val"), 8, False, None, None, 4, None, True, False)
+            """,
+        ),
+        # Dict entry.
+        Invalid(
+            """
+            import torch.utils.data as data
+
+            loaders = {"val": data.DataLoader(val_ds, batch_size=16, drop_last=True)}
+            """,
+            line=4,
+        ),
+        # Attribute target, multi-line.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            class Engine:
+                def build(self):
+                    self.valid_loader = DataLoader(
+                        self.valid_dataset,
+                        batch_size=self.cfg.batch_size,
+                        drop_last=True,
+                    )
+            """,
+            line=9,
+        ),
+        # A test data set class.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            dl = DataLoader(TestDataset(test_df), batch_size=64, shuffle=False, drop_last=True)
+            """,
+            line=4,
+        ),
+        # Keyword target.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            run(model, eval_loader=DataLoader(eval_set, batch_size=8, drop_last=True))
+            """,
+            line=4,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN407 host-sync-in-forward
+# ---------------------------------------------------------------------------------------------
+
+_SYNC_METHODS = ("numpy", "item", "tolist", "cpu")
+_SYNC_SKIP_TEST = ("training", "offload", "is_scripting", "is_tracing", "is_compiling", "onnx", "debug", "verbose", "export",
+                   "jit", "dynamo", "fx", "compiler", "is_fx_tracing", "vis", "plot", "log")
+_LOG_CALLS = frozenset({"print", "warn", "debug", "info", "warning", "error", "critical", "log", "log_dict",
+                       "add_scalar", "add_scalars", "add_histogram", "format"})
+_LOG_WORDS = frozenset({"log", "logger", "logging", "writer", "wandb", "tb", "tensorboard", "warnings", "summary"})
+# Classes with a ``forward`` that are not networks: data transforms, inference runtimes for exported models.
+_NOT_NETWORK_WORDS = frozenset(
+    {"transform", "transforms", "backend", "backends", "runtime", "export", "exporter", "onnx", "session", "tflite",
+     "coreml", "openvino", "tensorrt", "trt", "serving", "augment", "augmentation", "tokenizer", "processor"}
+)
+_CPU_FACTORIES = frozenset(
+    {"torch.rand", "torch.randn", "torch.randint", "torch.tensor", "torch.as_tensor", "torch.zeros", "torch.ones",
+     "torch.empty", "torch.arange", "torch.randperm", "torch.bernoulli", "torch.multinomial", "torch.normal"}
+)
+_SIZE_NAME_WORDS = frozenset({"size", "sizes", "len", "length", "lengths", "num", "count", "counts", "dim", "shape",
+                              "idx", "index", "indices", "pos", "position"})
+# Calls that take host values by design: Hungarian matching, scipy/numpy routines.
+_HOST_CALLS = frozenset({"linear_sum_assignment", "lsa", "hungarian", "lapjv", "lap"})
+_SIZE_KEYWORDS = frozenset(
+    {"fill_value", "size", "sections", "split_size_or_sections", "split_size", "repeats", "num_classes", "end",
+     "start", "steps", "k", "output_size", "scale_factor", "lengths"}
+)
+# Calls whose arguments are sizes, counts or indices.
+_SHAPE_CALLS = frozenset(
+    {"range", "view", "reshape", "expand", "repeat", "zeros", "ones", "empty", "full", "arange", "linspace",
+     "new_zeros", "new_ones", "new_empty", "new_full", "narrow", "split", "split_with_sizes", "tensor_split",
+     "chunk", "pad", "interpolate", "randn", "rand", "randint", "topk", "kthvalue", "unflatten", "roll", "tile",
+     "repeat_interleave", "zeros_like", "ones_like", "full_like", "slice", "resize", "resize_", "truncate",
+     "scatter", "segment", "bincount", "one_hot"}
+)
+_PASS_THROUGH = frozenset({"int", "float", "round", "abs", "max", "min", "ceil", "floor", "sum", "list", "tuple"})
+
+
+def _host_use(node: cst.CSTNode, ancestors: tuple) -> str:
+    """'needed' if a host value is required by the API it goes to: a size or count (``torch.split(x,
+    lengths.tolist())``, ``x[:, :max_len]``, ``fill_value=``), a host routine (``linear_sum_assignment``),
+    or unpacked into several Python values; 'name:<v>' if it is stored in the variable v; else 'other'
+    (arithmetic, control flow, returned: the sync is avoidable, or it is a data-dependent graph break)."""
+    child = node
+    for anc in reversed(ancestors):
+        if isinstance(anc, cst.Arg):
+            if anc.keyword is not None and anc.keyword.value in _SIZE_KEYWORDS:
+                return "needed"
+            child = anc
+            continue
+        if isinstance(anc, (cst.BinaryOperation, cst.UnaryOperation, cst.List, cst.Tuple, cst.Element)) or (
+            isinstance(anc, cst.Call) and child is not anc.func and (call_name(anc) or "") in _PASS_THROUGH
+        ):
+            child = anc
+            continue
+        if isinstance(anc, cst.Call):
+            if child is anc.func:
+                return "other"
+            name = call_name(anc) or ""
+            return "needed" if name in _SHAPE_CALLS or name in _HOST_CALLS or "pack" in name else "other"
+        if isinstance(anc, cst.Slice):
+            return "needed"
+        if isinstance(anc, (cst.Assign, cst.AnnAssign)) and child is anc.value:
+            targets = [t.target for t in anc.targets] if isinstance(anc, cst.Assign) else [anc.target]
+            if len(targets) == 1 and isinstance(targets[0], cst.Name):
+                return f"name:{targets[0].value}"
+            if len(targets) == 1 and isinstance(targets[0], (cst.Tuple, cst.List)):
+                return "needed"
+            return "other"
+        return "other"
+    return "other"
+
+
+_NOT_TENSOR_TEXT = ("shape", "size(", "len(", "numel(", "dim(", "np.", "numpy.", "math.", "ndim", "device",
+                    "dtype", "range(")
+
+
+class HostSyncInForward(Rule):
+    """Flags `.item()`, `.numpy()`, `.tolist()` and `.cpu()` on tensors inside a module's `forward`.
+
+    ## What it does
+    Finds, in the `forward` method of a module class (any class with a base class, other than an
+    `autograd.Function`), calls of `.numpy()`, `.item()`, `.tolist()` and `.cpu()`, `.cpu().numpy()`
+    reported once. Silent: branches under `if not self.training`, `torch.jit.is_scripting()`,
+    `is_tracing()`, `torch.compiler.is_compiling()`, ONNX export or debug/verbose/logging flags,
+    `assert`/`raise` statements, the lengths given to `pack_padded_sequence` (which must be on the
+    CPU), nested functions, and receivers that are not tensors (`x.shape`, `x.size(0)`, `len(...)`,
+    numpy arrays).
+
+    ## Why is this bad?
+    Each of these copies a value from the GPU to the host: the CPU waits for every queued kernel to
+    finish, so the GPU pipeline drains on every forward pass. Under `torch.compile` they are graph
+    breaks, CUDA graphs cannot capture them, and a value turned into a Python number or a numpy array
+    leaves autograd: no gradient flows through what is computed from it.
+
+    ## Example
+    ```python
+    class Head(nn.Module):
+        def forward(self, x):
+            scale = x.abs().max().item()
+            mask = (x > 0).cpu().numpy()
+            return self.fc(x / scale) * torch.from_numpy(mask).to(x.device)
+    ```
+
+    ## Use instead
+    ```python
+    class Head(nn.Module):
+        def forward(self, x):
+            scale = x.abs().amax()
+            mask = x > 0
+            return self.fc(x / scale) * mask
+    ```
+
+    ## Options
+    `methods`: which calls are reported (default `["numpy", "item", "tolist", "cpu"]`).
+    """
+
+    code = "NN407"
+    name = "host-sync-in-forward"
+    message = "host sync inside forward(): .item()/.numpy()/.tolist()/.cpu() stalls the GPU and breaks graphs; keep values as tensors"
+    requires = ("forward", (".cpu(", ".numpy(", ".item(", ".tolist("))
+    options = {"methods": list(_SYNC_METHODS)}
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if node.name.value != "forward":
+            return
+        stack = self.ctx.stack
+        if len(stack) < 2 or not isinstance(stack[-2], cst.ClassDef):
+            return
+        klass = stack[-2]
+        if not klass.bases:
+            return
+        if any(w in _NOT_NETWORK_WORDS for w in _words(klass.name.value)):
+            return
+        for base in klass.bases:
+            qual = self.ctx.qualname(base.value) or dotted_name(base.value) or ""
+            if qual.endswith("Function") or qual == "object" or any(w in _NOT_NETWORK_WORDS for w in _last_words(qual)):
+                return
+        params = node.params.params
+        if params and params[0].name.value == "ctx":
+            return
+        methods = set(self.config.get("methods", _SYNC_METHODS))
+        from nnlint.walker import children
+
+        handled: set[int] = set()
+        found: list[tuple[cst.Call, str, str, tuple]] = []
+        names: list[tuple[cst.Name, tuple]] = []
+        pending: list[tuple[cst.CSTNode, tuple]] = [(c, ()) for c in reversed(children(node.body))]
+        while pending:
+            current, ancestors = pending.pop()
+            if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Assert, cst.Raise)):
+                continue
+            if isinstance(current, (cst.If, cst.IfExp, cst.While)):
+                test = self.ctx.code(current.test)
+                if any(w in test for w in _SYNC_SKIP_TEST):
+                    continue
+            if isinstance(current, cst.Name):
+                names.append((current, ancestors))
+            if isinstance(current, cst.Call):
+                name = call_name(current) or ""
+                if (
+                    "pack" in name
+                    or name in _LOG_CALLS
+                    or name in _HOST_CALLS
+                    or any(w in _LOG_WORDS for w in _words(self.ctx.code(current.func)))
+                ):
+                    continue
+                if (
+                    isinstance(current.func, cst.Attribute)
+                    and name in methods
+                    and id(current) not in handled
+                    and (not current.args or name == "numpy")
+                ):
+                    receiver = current.func.value
+                    text = self.ctx.code(receiver)
+                    if not any(t in text for t in _NOT_TENSOR_TEXT):
+                        inner = receiver
+                        while isinstance(inner, (cst.Call, cst.Attribute)):
+                            if isinstance(inner, cst.Attribute):
+                                inner = inner.value
+                                continue
+                            if isinstance(inner.func, cst.Attribute) and inner.func.attr.value in _SYNC_METHODS:
+                                handled.add(id(inner))
+                            inner = inner.func
+                        if not self._host_tensor(receiver):
+                            found.append((current, name, text, ancestors))
+            inner_ancestors = (*ancestors, current)
+            pending.extend((c, inner_ancestors) for c in reversed(children(current)))
+        host_code = any(h in self.ctx.code(node.body) for h in _HOST_CALLS)
+        for call, name, text, ancestors in found:
+            if host_code and name != "item":
+                continue  # the forward hands the values to a host routine (Hungarian matching)
+            if not self._needed(call, ancestors, names):
+                self._report(call, name, text)
+
+    def _host_tensor(self, receiver: cst.BaseExpression) -> bool:
+        """``torch.rand(1).item()``: a tensor made on the CPU (no ``device=``) syncs nothing."""
+        while isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and receiver.func.attr.value in (
+            "item", "float", "long", "int", "double", "sum", "mean", "max", "min", "squeeze",
+        ):
+            receiver = receiver.func.value
+        if not isinstance(receiver, cst.Call):
+            return False
+        qual = self.ctx.qualname(receiver.func) or ""
+        if qual in _CPU_FACTORIES:
+            return arg(receiver, None, "device") is None
+        return False
+
+    def _needed(self, call: cst.Call, ancestors: tuple, names: list) -> bool:
+        """The host value is needed on the host: it drives control flow, indexing or a shape, directly or
+        through the variable it is stored in (``max_len = lengths.max().item(); x[:, :max_len]``)."""
+        use = _host_use(call, ancestors)
+        if use == "needed":
+            return True
+        if isinstance(use, str) and use.startswith("name:"):
+            var = use[5:]
+            if any(w in _SIZE_NAME_WORDS for w in _words(var)):
+                return True  # ``dim_size = int(index.max().item()) + 1``: a size
+            for name, anc in names:
+                if name.value == var and name is not call and _host_use(name, anc) == "needed":
+                    return True
+        return False
+
+    def _report(self, call: cst.Call, name: str, receiver: str) -> None:
+        short = " ".join(receiver.split())
+        if len(short) > 40:
+            short = short[:37] + "..."
+        what = {
+            "item": "a Python number",
+            "tolist": "a Python list",
+            "numpy": "a numpy array",
+            "cpu": "host memory",
+        }[name]
+        self.report(
+            call,
+            f"'{short}.{name}()' in forward() copies a tensor to {what}: the CPU waits for the GPU on every "
+            "forward pass, torch.compile breaks the graph there"
+            + (", and no gradient flows through the result" if name != "cpu" else "")
+            + "; keep the computation in tensors",
+        )
+
+    VALID = [
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def forward(self, x):
+                b = x.size(0)
+                n = x.shape[-1]
+                y = self.fc(x.view(b, -1))
+                return y / n
+        """,
+        # Lengths for pack_padded_sequence must be on the CPU.
+        """
+        import torch.nn as nn
+        from torch.nn.utils.rnn import pack_padded_sequence
+
+        class Encoder(nn.Module):
+            def forward(self, x, lengths):
+                packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+                out, _ = self.rnn(packed)
+                return out
+        """,
+        # Inference-only branches and tracing guards.
+        """
+        import torch
+        import torch.nn as nn
+
+        class Detector(nn.Module):
+            def forward(self, x):
+                out = self.head(x)
+                if not self.training:
+                    boxes = out.cpu().numpy()
+                    return self.postprocess(boxes)
+                if torch.jit.is_scripting():
+                    return out.tolist()
+                return out
+        """,
+        # An autograd Function (its forward receives ctx), and a method that is not forward.
+        """
+        import torch
+
+        class Round(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.scale = x.abs().max().item()
+                return x.round()
+
+        class Model(torch.nn.Module):
+            def predict(self, x):
+                return self(x).argmax(-1).cpu().numpy()
+
+            def extra_repr(self):
+                return str(self.weight.mean().item())
+        """,
+        # Asserts, raises and logging are not the computation.
+        """
+        import logging
+        import torch.nn as nn
+
+        logger = logging.getLogger(__name__)
+
+        class Block(nn.Module):
+            def forward(self, x):
+                assert x.min().item() >= 0, "negative input"
+                if x.isnan().any():
+                    raise ValueError(f"nan at {x.isnan().nonzero().tolist()}")
+                logger.debug("mean %s", x.mean().item())
+                return self.conv(x)
+        """,
+        # A class without a base is not a module; numpy data in forward.
+        """
+        import numpy as np
+
+        class Preprocessor:
+            def forward(self, x):
+                return x.cpu().numpy()
+
+        class Wrapper(Base):
+            def forward(self, x):
+                table = np.arange(10).tolist()
+                return self.model(x, table)
+        """,
+        # Options: only numpy reported.
+        Valid(
+            """
+            import torch.nn as nn
+
+            class Head(nn.Module):
+                def forward(self, x):
+                    k = int(x.sum().item())
+                    return self.fc(x)[:k]
+            """,
+            options={"methods": ["numpy"]},
+        ),
+        # Nested functions are not traced here.
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def forward(self, x):
+                def log_stats(t):
+                    return t.mean().item()
+                self.hook = log_stats
+                return self.fc(x)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Head(nn.Module):
+                def forward(self, x):
+                    scale = x.abs().max().item()
+                    return self.fc(x / scale)
+            """,
+            line=6,
+            message_contains="'x.abs().max().item()' in forward()",
+        ),
+        # .cpu().numpy() reported once.
+        Invalid(
+            """
+            import torch
+            from torch import nn
+
+            class Segmenter(nn.Module):
+                def forward(self, x):
+                    logits = self.backbone(x)
+                    mask = logits.argmax(1).cpu().numpy()
+                    return torch.from_numpy(mask).to(x.device)
+            """,
+            count=1,
+            line=8,
+        ),
+        # .tolist() to drive Python control flow.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Router(nn.Module):
+                def forward(self, x):
+                    ids = self.gate(x).argmax(-1).tolist()
+                    return [self.experts[i](x[j]) for j, i in enumerate(ids)]
+            """,
+            line=6,
+        ),
+        # .cpu() inside forward of a subclass of another module class.
+        Invalid(
+            """
+            class Decoder(BaseModel):
+                def forward(self, z):
+                    h = self.net(z)
+                    return h.cpu()
+            """,
+            line=5,
+        ),
+        # .item() in an if test inside forward.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class EarlyExit(nn.Module):
+                def forward(self, x):
+                    h = self.block1(x)
+                    if h.norm().item() > self.threshold:
+                        return self.head(h)
+                    return self.head(self.block2(h))
+            """,
+            line=7,
+        ),
+        # Several syncs in one forward.
+        Invalid(
+            """
+            import torch.nn as tnn
+
+            class Loss(tnn.Module):
+                def forward(self, pred, target):
+                    n = target.sum().item()
+                    weights = self.weights.cpu()
+                    return (pred - target).pow(2).sum() / n * weights
+            """,
+            count=2,
+        ),
+        # numpy(force=True) is a copy too.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Metric(nn.Module):
+                def forward(self, x):
+                    return self.score(x.detach().numpy(force=True))
+            """,
+            line=6,
+        ),
+        # Inside a loop in forward.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class CRF(nn.Module):
+                def forward(self, emissions, mask):
+                    for t in range(emissions.size(1)):
+                        if mask[:, t].sum().item() == 0:
+                            break
+                    return emissions
+            """,
+            line=7,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN408 load-state-dict-without-mode
+# ---------------------------------------------------------------------------------------------
+
+
+class LoadStateDictWithoutMode(Rule):
+    """Flags inference that loads weights with `load_state_dict` and never calls `model.eval()`.
+
+    ## What it does
+    Finds `model.load_state_dict(...)` followed, in the same function (or script), by a run of the
+    model (`model(x)`, `model.forward(x)`) when that function neither trains (no backward pass, no
+    optimizer step) nor sets a mode (`model.eval()`, `model.train(...)`, a helper whose name says
+    eval) and the model is visibly in training mode: built there (`Net()`, `models.resnet50()`,
+    `timm.create_model(...)`), or passed in by callers in this file that build it without calling
+    `.eval()`. The same holds for a plain class that builds and loads `self.model` in one method and
+    runs it in another with no `.eval()` anywhere in the class.
+
+    Silent: training and resumed training (a backward pass in the function), models from
+    `from_pretrained` (already in evaluation mode), models whose origin is not visible, and `nn.Module`
+    or framework classes (the owner sets the mode).
+
+    ## Why is this bad?
+    `load_state_dict` copies the weights but not the mode: a freshly built model is in training mode,
+    so inference runs with dropout on and batch norm normalising with each batch's statistics.
+    Predictions become random and depend on the batch (a single image gives garbage), although the
+    weights are right.
+
+    ## Example
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("best.pt", weights_only=True))
+    with torch.no_grad():
+        preds = model(images).argmax(1)
+    ```
+
+    ## Use instead
+    ```python
+    model = Net()
+    model.load_state_dict(torch.load("best.pt", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        preds = model(images).argmax(1)
+    ```
+
+    ## Fix safety
+    The fix inserts `model.eval()` after the `load_state_dict` statement (when it is a statement of its
+    own line, without a trailing comment). It is unsafe: it changes the model's outputs, as intended.
+    """
+
+    code = "NN408"
+    name = "load-state-dict-without-mode"
+    message = "weights loaded with load_state_dict and the model run without model.eval(); call model.eval() after loading"
+    requires = ("load_state_dict",)
+    fixable = True
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.loads: dict[int, tuple[cst.CSTNode, list[str]] | None] = {}
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value != "load_state_dict":
+            return
+        stack = self.ctx.stack
+        fixable = None
+        if len(stack) >= 3:
+            small, line = stack[-1], stack[-2]
+            if isinstance(small, cst.Assign) and small.value is node:
+                pass
+            elif not isinstance(small, cst.Expr):
+                small = None
+            if (
+                small is not None
+                and isinstance(line, cst.SimpleStatementLine)
+                and line.body[-1] is small
+                and line.trailing_whitespace.comment is None
+            ):
+                fixable = (small, _indent_tokens(self.ctx))
+        self.loads[id(node)] = fixable
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.loads:
+            return
+        index = _index_for(self.ctx)
+        for scope in index.scopes:
+            for order, call, _ in scope.calls:
+                if id(call) not in self.loads:
+                    continue
+                receiver = _receiver(call)
+                if not receiver:
+                    continue
+                model = _strip_module(receiver)
+                if any(w in _NOT_MODEL_WORDS for w in _last_words(model)) or any(
+                    w in ("ema", "swa", "averaged") for w in _last_words(model)
+                ):
+                    continue
+                if self._judge(index, scope, order, model):
+                    self._report(call, model)
+
+    def _judge(self, index: _Index, scope: _Scope, order: int, model: str) -> bool:
+        if _root(model) == "self":
+            klass = scope.owner
+            if klass is None or any(dotted_name(b.value) != "object" for b in klass.bases):
+                return False
+            methods = index.class_methods.get(id(klass), [])
+            if any(index.direct_modes(m) or index.trains(m, 1) or index.sets_eval(m) for m in methods):
+                return False
+            if not any(self._runs(m, model, -1) for m in methods):
+                return False
+            return index.model_verdict(scope, model) == "bug"
+        if not self._runs(scope, model, order):
+            return False
+        if index.direct_modes(scope) or index.sets_eval(scope) or index.trains(scope, 1):
+            return False
+        return index.model_verdict(scope, model) == "bug"
+
+    @staticmethod
+    def _runs(scope: _Scope, model: str, after: int) -> bool:
+        for order, call, _ in scope.calls:
+            if order <= after:
+                continue
+            name = dotted_name(call.func)
+            if name and _strip_module(name.removesuffix(".forward")) == model:
+                return True
+        return False
+
+    def _report(self, call: cst.Call, model: str) -> None:
+        fix = None
+        place = self.loads.get(id(call))
+        if place is not None:
+            small, indent = place
+            newline = self.ctx.module.default_newline
+            text = _render(self.ctx, small, indent) + newline + "".join(indent) + f"{model}.eval()"
+            fix = self.fix("unsafe", (small, text), description=f"call {model}.eval() after loading")
+        self.report(
+            call,
+            f"weights are loaded into '{model}' and it runs for inference without {model}.eval(): load_state_dict "
+            f"does not change the mode, so dropout and batch norm stay in training mode; call {model}.eval() "
+            "after loading",
+            fix=fix,
+        )
+
+    VALID = [
+        """
+        import torch
+
+        model = Net()
+        model.load_state_dict(torch.load("best.pt", weights_only=True))
+        model.eval()
+        with torch.no_grad():
+            preds = model(images)
+        """,
+        # Resumed training: a backward pass follows.
+        """
+        import torch
+
+        def resume(path):
+            model = Net()
+            model.load_state_dict(torch.load(path)["model"])
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in train_loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """,
+        # A loader helper that only returns the model.
+        """
+        import torch
+
+        def load_model(path):
+            model = Net()
+            model.load_state_dict(torch.load(path))
+            return model
+        """,
+        # eval() chained or before loading; train(False).
+        """
+        import torch
+
+        def predict(path, x):
+            model = Net().eval()
+            model.load_state_dict(torch.load(path))
+            return model(x)
+
+        def predict2(path, x):
+            net = Net()
+            net.train(False)
+            net.load_state_dict(torch.load(path))
+            return net(x)
+        """,
+        # Optimizer and EMA state dicts.
+        """
+        import torch
+
+        ckpt = torch.load("ckpt.pt")
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        ema_model.load_state_dict(ckpt["ema"])
+        out = ema_model(x)
+        """,
+        # from_pretrained is in eval mode already.
+        """
+        import torch
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained("bert-base-uncased")
+        model.load_state_dict(torch.load("finetuned.pt"))
+        outputs = model(**inputs)
+        """,
+        # A model argument without a visible caller; an nn.Module that loads a submodule.
+        """
+        import torch
+        import torch.nn as nn
+
+        def score(model, path, x):
+            model.load_state_dict(torch.load(path))
+            return model(x)
+
+        class Wrapper(nn.Module):
+            def __init__(self, path):
+                super().__init__()
+                self.backbone = Backbone()
+                self.backbone.load_state_dict(torch.load(path))
+
+            def forward(self, x):
+                return self.backbone(x)
+        """,
+        # The mode set by the caller.
+        """
+        import torch
+
+        def infer(model, path, x):
+            model.load_state_dict(torch.load(path))
+            return model(x)
+
+        net = Net()
+        net.eval()
+        infer(net, "w.pt", batch)
+        """,
+        # A class that sets eval() in another method.
+        """
+        import torch
+
+        class Predictor:
+            def __init__(self, path):
+                self.model = Net()
+                self.model.load_state_dict(torch.load(path))
+                self.model.eval()
+
+            def __call__(self, x):
+                return self.model(x)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            model = Net()
+            model.load_state_dict(torch.load("best.pt", weights_only=True))
+            with torch.no_grad():
+                preds = model(images).argmax(1)
+            """,
+            line=5,
+            fixed="""
+            import torch
+
+            model = Net()
+            model.load_state_dict(torch.load("best.pt", weights_only=True))
+            model.eval()
+            with torch.no_grad():
+                preds = model(images).argmax(1)
+            """,
+        ),
+        # Inside a function, torchvision model, multi-line load.
+        Invalid(
+            """
+            import torch
+            import torchvision
+
+            def predict(image, path):
+                net = torchvision.models.resnet50(num_classes=2)
+                net.load_state_dict(
+                    torch.load(path, map_location="cpu"),
+                )
+                with torch.no_grad():
+                    return net(image.unsqueeze(0)).softmax(1)
+            """,
+            line=7,
+            fixed="""
+            import torch
+            import torchvision
+
+            def predict(image, path):
+                net = torchvision.models.resnet50(num_classes=2)
+                net.load_state_dict(
+                    torch.load(path, map_location="cpu"),
+                )
+                net.eval()
+                with torch.no_grad():
+                    return net(image.unsqueeze(0)).softmax(1)
+            """,
+        ),
+        # A Kaggle inference loop over folds.
+        Invalid(
+            """
+            import timm
+            import torch
+
+            preds = []
+            for fold in range(5):
+                model = timm.create_model("resnet34", num_classes=1)
+                model.to("cuda")
+                state = torch.load(f"fold{fold}.pth")
+                model.load_state_dict(state["model"])
+                for images in test_loader:
+                    with torch.no_grad():
+                        preds.append(model(images.cuda()).sigmoid())
+            """,
+            line=10,
+        ),
+        # The model comes from a caller that builds it.
+        Invalid(
+            """
+            import torch
+
+            def infer(model, path, x):
+                model.load_state_dict(torch.load(path))
+                return model(x)
+
+            infer(Net(), "w.pt", batch)
+            """,
+            line=5,
+        ),
+        # A predictor class that never calls eval().
+        Invalid(
+            """
+            import torch
+
+            class Predictor:
+                def __init__(self, path):
+                    self.model = UNet(n_classes=1)
+                    self.model.load_state_dict(torch.load(path))
+
+                def predict(self, x):
+                    with torch.no_grad():
+                        return self.model(x)
+            """,
+            line=7,
+        ),
+        # The result of load_state_dict kept; DataParallel wrapper.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            model = nn.DataParallel(MyModel()).cuda()
+            missing = model.module.load_state_dict(torch.load("m.pt"), strict=False)
+            output = model(batch)
+            """,
+            line=6,
+            fixed="""
+            import torch
+            import torch.nn as nn
+
+            model = nn.DataParallel(MyModel()).cuda()
+            missing = model.module.load_state_dict(torch.load("m.pt"), strict=False)
+            model.eval()
+            output = model(batch)
+            """,
+        ),
+        # A trailing comment: no fix, still reported.
+        Invalid(
+            """
+            import torch
+
+            def main():
+                encoder = Encoder()
+                encoder.load_state_dict(torch.load("enc.pt"))  # best epoch
+                features = encoder.forward(images)
+                return features
+            """,
+            line=6,
+        ),
+        # One-line suite.
+        Invalid(
+            """
+            import torch
+
+            generator = Generator()
+            if resume: generator.load_state_dict(torch.load("g.pt"))
+            fake = generator(noise)
+            """,
+            line=5,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN409 unseeded-random-split
+# ---------------------------------------------------------------------------------------------
+
+
+def _seeding_call(call: cst.Call) -> bool:
+    name = (call_name(call) or "").lower()
+    if "seed" in name and not name.startswith("get") and name not in ("initial_seed",):
+        return True
+    return any(a.keyword is not None and a.keyword.value in ("seed", "random_seed") for a in call.args)
+
+
+class UnseededRandomSplit(Rule):
+    """Flags `random_split` without a seeded generator in a file that never seeds.
+
+    ## What it does
+    Finds `torch.utils.data.random_split(dataset, lengths)` without `generator=` in a file where no
+    call seeds anything (`torch.manual_seed`, `seed_everything`, `set_seed`, any call whose name holds
+    "seed", or a `seed=` argument).
+
+    Off by default: NN601 (missing-seed) already reports training scripts that never seed, and a
+    data module is usually seeded by the script that imports it, which this rule cannot see.
+    Enable it for projects whose splits are built in library code.
+
+    ## Why is this bad?
+    The split draws from the global generator, so every run (and every process of a distributed
+    run, and every resumed run) gets a different train/validation partition: validation samples leak
+    into training after a restart, and scores cannot be compared between runs.
+
+    ## Example
+    ```python
+    train_set, val_set = random_split(dataset, [0.9, 0.1])
+    ```
+
+    ## Use instead
+    ```python
+    train_set, val_set = random_split(dataset, [0.9, 0.1], generator=torch.Generator().manual_seed(42))
+    ```
+
+    ## Fix safety
+    The fix passes `generator=torch.Generator().manual_seed(42)` (when `torch` is imported). It is
+    unsafe: the split changes.
+    """
+
+    code = "NN409"
+    name = "unseeded-random-split"
+    message = "random_split without a seeded generator: the train/validation split changes every run; pass generator="
+    requires = ("random_split",)
+    default_enabled = False
+    fixable = True
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self.splits: list[tuple[cst.Call, tuple | None]] = []
+        self.seeded = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if _seeding_call(node):
+            self.seeded = True
+            return
+        qual = self.ctx.qualname(node.func) or ""
+        if not (qual.startswith("torch.utils.data") and qual.endswith("random_split")):
+            return
+        if any(a.star for a in node.args) or arg(node, 2, "generator") is not None:
+            return
+        self.splits.append((node, _append_kwarg_fix(self, node, "generator={}.Generator().manual_seed(42)")))
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if self.seeded:
+            return
+        torch = None
+        for local, target in self.ctx.imports.aliases.items():
+            if target == "torch":
+                torch = local
+                break
+        for call, edit in self.splits:
+            fix = None
+            if edit is not None and torch is not None:
+                old, text = edit
+                fix = self.fix("unsafe", (old, text.format(torch)), description="seeded generator")
+            self.report(
+                call,
+                "random_split draws the split from the unseeded global generator: every run gets a different "
+                "train/validation partition; pass generator=torch.Generator().manual_seed(...)",
+                fix=fix,
+            )
+
+    VALID = [
+        """
+        import torch
+        from torch.utils.data import random_split
+
+        train_set, val_set = random_split(dataset, [0.9, 0.1], generator=torch.Generator().manual_seed(42))
+        """,
+        # Seeded globally.
+        """
+        import torch
+        from torch.utils.data import random_split
+
+        torch.manual_seed(0)
+        train_set, val_set = random_split(dataset, [50000, 10000])
+        """,
+        """
+        import lightning as L
+        from torch.utils.data import random_split
+
+        L.seed_everything(42)
+        train_set, val_set = random_split(dataset, [0.8, 0.2])
+        """,
+        # A positional generator; a seed= argument to a helper.
+        """
+        import torch
+        from torch.utils import data
+
+        g = torch.Generator()
+        train_set, val_set = data.random_split(dataset, [0.8, 0.2], g)
+        """,
+        """
+        from torch.utils.data import random_split
+
+        setup(seed=1234)
+        a, b = random_split(ds, [10, 5])
+        """,
+        # Another library's random_split.
+        """
+        from mylib.data import random_split
+
+        a, b = random_split(ds, [10, 5])
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            from torch.utils.data import random_split
+
+            train_set, val_set = random_split(dataset, [0.9, 0.1])
+            """,
+            line=5,
+            fixed="""
+            import torch
+            from torch.utils.data import random_split
+
+            train_set, val_set = random_split(dataset, [0.9, 0.1], generator=torch.Generator().manual_seed(42))
+            """,
+        ),
+        Invalid(
+            """
+            import torch.utils.data as tud
+
+            train_ds, valid_ds = tud.random_split(full_ds, [n_train, len(full_ds) - n_train])
+            """,
+            line=4,
+        ),
+        Invalid(
+            """
+            import torch as th
+
+            class Data:
+                def setup(self, stage):
+                    self.train, self.val = th.utils.data.random_split(
+                        self.full,
+                        [55000, 5000],
+                    )
+            """,
+            line=6,
+            fixed="""
+            import torch as th
+
+            class Data:
+                def setup(self, stage):
+                    self.train, self.val = th.utils.data.random_split(
+                        self.full,
+                        [55000, 5000], generator=th.Generator().manual_seed(42),
+                    )
+            """,
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# NN411 mode-switch-not-called / NN412 grad-mode-not-entered
+# ---------------------------------------------------------------------------------------------
+
+
+class ModeSwitchNotCalled(Rule):
+    """Flags `model.eval` / `model.train` written without the call parentheses.
+
+    ## What it does
+    Finds an expression statement that is just an attribute `x.eval` or `x.train` (not called).
+
+    ## Why is this bad?
+    `model.eval` only looks the method up and throws it away: the model stays in training mode, with
+    dropout active and batch norm using batch statistics, and nothing fails. It is an easy slip in
+    evaluation code and invisible in review.
+
+    ## Example
+    ```python
+    model.eval
+    with torch.no_grad():
+        preds = model(x)
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    with torch.no_grad():
+        preds = model(x)
+    ```
+
+    ## Fix safety
+    The fix adds the parentheses. It is unsafe: the model's mode, and so its outputs, change (as
+    intended).
+    """
+
+    code = "NN411"
+    name = "mode-switch-not-called"
+    message = "model.eval / model.train without parentheses does nothing; call it: model.eval()"
+    requires = ((".eval", ".train"),)
+    fixable = True
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        value = node.value
+        if not isinstance(value, cst.Attribute) or value.attr.value not in ("eval", "train"):
+            return
+        if value.lpar or self.ctx.qualname(value) is not None:
+            return
+        owner = self.ctx.code(value.value)
+        method = value.attr.value
+        self.report(
+            value,
+            f"'{owner}.{method}' without parentheses does nothing: {owner} keeps its current mode; call "
+            f"{owner}.{method}()",
+            fix=self.fix("unsafe", (value, f"{self.ctx.code(value)}()"), description=f"call {method}()"),
+        )
+
+    VALID = [
+        """
+        model.eval()
+        model.train()
+        net.train(False)
+        """,
+        # Used as a value, not a statement.
+        """
+        switch = model.eval if evaluating else model.train
+        switch()
+        modes = [model.eval, model.train]
+        fn = model.train
+        """,
+        # Other attributes and module-level names.
+        """
+        import torch
+
+        model.training
+        torch.eval
+        parser.evaluate
+        """,
+        # Called through a helper, or attribute docstring-like references.
+        """
+        def switch(m, train):
+            (m.train if train else m.eval)()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            model.eval
+            with torch.no_grad():
+                preds = model(x)
+            """,
+            line=4,
+            fixed="""
+            import torch
+
+            model.eval()
+            with torch.no_grad():
+                preds = model(x)
+            """,
+        ),
+        Invalid(
+            """
+            def train_epoch(self):
+                self.model.train
+                for x, y in self.loader:
+                    self.step(x, y)
+            """,
+            line=3,
+            fixed="""
+            def train_epoch(self):
+                self.model.train()
+                for x, y in self.loader:
+                    self.step(x, y)
+            """,
+        ),
+        Invalid(
+            """
+            for epoch in range(10):
+                net.train
+                train(net)
+                net.eval; validate(net)
+            """,
+            count=2,
+        ),
+    ]
+
+
+_GRAD_MODES = {
+    "torch.no_grad": "torch.set_grad_enabled(False)",
+    "torch.autograd.no_grad": "torch.set_grad_enabled(False)",
+    "torch.autograd.grad_mode.no_grad": "torch.set_grad_enabled(False)",
+    "torch.enable_grad": "torch.set_grad_enabled(True)",
+    "torch.autograd.enable_grad": "torch.set_grad_enabled(True)",
+    "torch.inference_mode": None,
+    "torch.autograd.inference_mode": None,
+}
+
+
+class GradModeNotEntered(Rule):
+    """Flags `torch.no_grad()` / `torch.inference_mode()` called as a statement instead of a `with` block.
+
+    ## What it does
+    Finds an expression statement that is just a call of `torch.no_grad()`, `torch.enable_grad()` or
+    `torch.inference_mode()` (under any import alias).
+
+    ## Why is this bad?
+    These are context managers (and decorators): calling one builds the object and throws it away,
+    and gradient tracking stays as it was. The code below the line still records the autograd graph,
+    with the memory and time that costs, while the author believes it does not.
+
+    ## Example
+    ```python
+    model.eval()
+    torch.no_grad()
+    preds = model(x)
+    ```
+
+    ## Use instead
+    ```python
+    model.eval()
+    with torch.no_grad():
+        preds = model(x)
+    ```
+
+    ## Fix safety
+    For `no_grad()` / `enable_grad()` the fix writes `torch.set_grad_enabled(False)` /
+    `torch.set_grad_enabled(True)`, which switches the mode for the rest of the thread (until switched
+    back). It is unsafe: gradient tracking changes for everything after the line, including later
+    training code. `inference_mode()` has no fix.
+    """
+
+    code = "NN412"
+    name = "grad-mode-not-entered"
+    message = "torch.no_grad() called as a statement does nothing; use it in a with block or as a decorator"
+    requires = (("no_grad", "inference_mode", "enable_grad"),)
+    fixable = True
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        value = node.value
+        if not isinstance(value, cst.Call):
+            return
+        qual = self.ctx.qualname(value.func) or ""
+        if qual not in _GRAD_MODES:
+            return
+        text = self.ctx.code(value)
+        replacement = _GRAD_MODES[qual]
+        fix = None
+        if replacement is not None and not value.args:
+            prefix = self.ctx.code(value.func).split(".", 1)[0]
+            torch_local = prefix if self.ctx.imports.aliases.get(prefix) == "torch" else None
+            if torch_local is not None:
+                fix = self.fix(
+                    "unsafe", (value, replacement.replace("torch.", f"{torch_local}.", 1)),
+                    description=replacement,
+                )
+        self.report(
+            value,
+            f"'{text}' as a statement builds a context manager and discards it: gradient tracking does not change; "
+            f"use 'with {text}:' around the code (or a decorator)",
+            fix=fix,
+        )
+
+    VALID = [
+        """
+        import torch
+
+        with torch.no_grad():
+            preds = model(x)
+
+        @torch.inference_mode()
+        def predict(x):
+            return model(x)
+
+        torch.set_grad_enabled(False)
+        ctx = torch.no_grad()
+        """,
+        # Another library's no_grad, and a method of an object.
+        """
+        import paddle
+
+        paddle.no_grad()
+        tape.no_grad()
+        """,
+        # Entered by hand.
+        """
+        import torch
+
+        guard = torch.no_grad()
+        guard.__enter__()
+        torch.no_grad().__enter__()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            model.eval()
+            torch.no_grad()
+            preds = model(x)
+            """,
+            line=5,
+            fixed="""
+            import torch
+
+            model.eval()
+            torch.set_grad_enabled(False)
+            preds = model(x)
+            """,
+        ),
+        Invalid(
+            """
+            from torch import inference_mode
+
+            def predict(model, x):
+                inference_mode()
+                return model(x)
+            """,
+            line=5,
+        ),
+        Invalid(
+            """
+            import torch as th
+
+            def evaluate(model, loader):
+                th.autograd.no_grad()
+                return [model(x) for x in loader]
+            """,
+            line=5,
+            fixed="""
+            import torch as th
+
+            def evaluate(model, loader):
+                th.set_grad_enabled(False)
+                return [model(x) for x in loader]
+            """,
+        ),
+    ]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.astutil import arg, call_name, dotted_name, int_value, number_value, string_value
+from nnlint.astutil import arg, call_name, dotted_name, int_value, number_value, string_value, walk_nodes
 from nnlint.rule import Invalid, Rule
 from nnlint.walker import children
 
@@ -3403,3 +3403,4432 @@ class EpochTiedLrDecay(Rule):
             f"learning-rate decay at epoch {shown} (`{code}`) but the run has {run.count} epochs: it never "
             "happens; derive it from the epoch count"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# NN203-NN209: one training step in order — backward(), zero_grad(), clipping, unscale_, step(),
+# the scheduler — and what a loop keeps across iterations. Helpers are prefixed ``_step_``/``_Step``.
+#
+# A function (or the module) holding training calls is scanned once into a list of events in
+# execution order: B backward, S optimiser step, Z zero_grad, G another write of ``.grad``, C gradient
+# clipping, U ``scaler.unscale_``, L scheduler step, Q a call that may run backward unseen, A an
+# accumulation (``x += v``, ``x.append(v)``), D an assignment, R a return. Calls to helpers defined in
+# the same module (``train_step(...)``, ``self.backward_G()``) and LBFGS closures are inlined. Each
+# event carries its path: the loops and branches between the scanned body and the event, so a loop's
+# iteration is the events under it, and "unconditional" means no branch in between.
+# ---------------------------------------------------------------------------------------------
+
+_STEP_OPT_WORDS = frozenset(
+    {"optimizer", "optimizers", "optimiser", "optimisers", "optim", "optims", "opt", "opts", "optimzer", "solver"}
+)
+_STEP_OPT_EXCLUDE = frozenset(
+    {
+        "scheduler", "schedulers", "sched", "lr", "scaler", "ema", "swa", "env", "envs", "state", "states",
+        "dict", "cfg", "config", "conf", "args", "kwargs", "name", "names", "type", "cls", "class", "fn",
+        "func", "builder", "factory", "hook", "hooks", "params", "param", "kind", "idx", "index", "options",
+        "option", "parser", "flags", "diff", "inner", "meta", "differentiable", "functional",
+    }
+)
+_STEP_SCHED_WORDS = frozenset({"scheduler", "schedulers", "sched", "schedular", "scheduler1", "scheduler2"})
+# A scheduler known only by its name: every word of the name must be one of these.
+_STEP_SCHED_ALLOWED = frozenset(
+    {
+        "scheduler", "schedulers", "sched", "schedular", "lr", "learning", "rate", "train", "training", "main",
+        "model", "net", "optimizer", "opt", "optim", "warmup", "warm", "cosine", "cos", "step", "multistep",
+        "exp", "exponential", "linear", "poly", "polynomial", "cyclic", "onecycle", "base", "my", "epoch", "iter",
+        "iteration", "batch", "g", "d", "gen", "disc", "generator", "discriminator", "encoder", "decoder",
+        "backbone", "head", "after", "lrs",
+    }
+)
+# Receivers whose ``backward(x)`` runs backward on ``x`` (not a tensor's backward with a gradient).
+_STEP_BACKWARD_OWNERS = frozenset(
+    {
+        "accelerator", "fabric", "engine", "trainer", "booster", "strategy", "deepspeed", "precision",
+        "optimizer", "optimiser", "optim", "opt", "amp", "scaler", "self", "runner", "plugin", "wrapper",
+    }
+)
+_STEP_CLIP_NAMES = frozenset(
+    {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grad_value", "clip_grads_with_norm_", "dispatch_clip_grad"}
+)
+_STEP_CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients"})
+_STEP_GRAD_WRITE_METHODS = frozenset(
+    {"zero_", "fill_", "mul_", "detach_", "copy_", "add_", "div_", "requires_grad_", "set_", "clamp_", "data"}
+)
+_STEP_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
+_STEP_CALL_NAMES = frozenset(
+    {
+        "backward", "manual_backward", "step", "zero_grad", "optimizer_step", "unscale_", "clip_gradients",
+        *_STEP_CLIP_NAMES,
+    }
+)
+_STEP_INLINE_DEPTH = 3
+
+
+def _step_words(name: str) -> list[str]:
+    return [t.rstrip("0123456789") or t for t in _tokens(name)]
+
+
+def _step_key(expr: cst.BaseExpression | None) -> str | None:
+    """A stable key for a receiver: ``self.opt``, ``optimizers`` for ``optimizers[0]``, ``self.optimizers`` for
+    ``self.optimizers()``."""
+    while expr is not None:
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and not expr.args:
+            expr = expr.func
+        else:
+            break
+    return dotted_name(expr) if expr is not None else None
+
+
+def _step_opt_name(key: str | None) -> bool:
+    if not key:
+        return False
+    words = set(_step_words(_last(key)))
+    return bool(words & _STEP_OPT_WORDS) and not words & _STEP_OPT_EXCLUDE
+
+
+def _step_sched_name(key: str | None) -> bool:
+    if not key:
+        return False
+    words = set(_step_words(_last(key)))
+    return bool(words & _STEP_SCHED_WORDS) and words <= _STEP_SCHED_ALLOWED
+
+
+def _step_zero_name(name: str | None) -> bool:
+    """``zero_grad``, ``zero_grads``, ``clear_grad``, ``reset_gradients``, ``cleargrads``, ``optimizer_zero_grad``."""
+    if not name:
+        return False
+    low = name.lower()
+    if low in ("cleargrads", "zerograd", "zerograds", "zero_grad"):
+        return True
+    words = set(_tokens(name))
+    return bool(words & {"zero", "clear", "reset", "zeros"}) and any(w.startswith("grad") for w in words)
+
+
+def _step_on_grad(expr: cst.BaseExpression) -> bool:
+    """``p.grad``, ``p.grad.data``, ``self.w.grad``: an expression that is a ``.grad`` field."""
+    while isinstance(expr, cst.Attribute):
+        if expr.attr.value == "grad":
+            return True
+        if expr.attr.value != "data":
+            return False
+        expr = expr.value
+    return False
+
+
+class _StepEvent:
+    __slots__ = ("kind", "node", "key", "path", "nograd", "extra", "line", "indent", "inlined")
+
+    def __init__(self, kind, node, key, path, nograd, extra=None, line=None, indent=None, inlined=False):
+        self.kind = kind  # B S Z G C U L Q A D R
+        self.node = node  # the call (or statement) to report
+        self.key = key  # B: scaler key when scaled; S/U: optimiser key; Z: receiver key; L: scheduler key
+        self.path = path  # ((id(node), tag, test), ...) from the scanned body to the event
+        self.nograd = nograd
+        self.extra = extra
+        self.line = line  # the small statement holding the event
+        self.indent = indent  # absolute indentation of that statement, or None
+        self.inlined = inlined  # found in an inlined helper
+
+
+class _StepFacts:
+    """What the module says about optimisers, schedulers, scalers, its functions and methods."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.opts: set[str] = set()  # keys bound to an optimiser
+        self.not_opts: set[str] = set()  # keys bound to something else
+        self.opt_models: dict[str, set[str]] = {}  # optimiser key (last name) -> model keys
+        self.scheds: dict[str, set[str]] = {}  # key -> {"lr", "plateau", "other"}
+        self.scalers: set[str] = set()
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.methods: dict[int, dict[str, cst.FunctionDef]] = {}
+        self.klass_of: dict[int, cst.ClassDef | None] = {}
+        self.indent: dict[int, str] = {}
+        self.roots: list[cst.FunctionDef | cst.Module] = []
+        self.lr_classes: set[str] = set()  # classes defined here that subclass an LR scheduler
+        self._collect(ctx.module)
+
+    # -- collection -----------------------------------------------------------------------------
+    def _collect(self, module: cst.Module) -> None:
+        default = module.default_indent
+        roots: dict[int, cst.CSTNode] = {}
+        order: list[cst.CSTNode] = []
+        calls: dict[str, list[tuple]] = {}  # helper name -> (calling function or module, its class)
+        # (node, innermost function, innermost class, innermost scope, indent)
+        pending: list[tuple] = [(module, None, None, None, "")]
+        while pending:
+            node, fn, klass, scope, indent = pending.pop()
+            t = type(node)
+            if t is cst.FunctionDef:
+                if scope is None:
+                    self.functions.setdefault(node.name.value, node)
+                elif type(scope) is cst.ClassDef:
+                    self.methods.setdefault(id(scope), {}).setdefault(node.name.value, node)
+                self.klass_of[id(node)] = klass
+                body = node.body
+                if isinstance(body, cst.IndentedBlock):
+                    self.indent[id(node)] = indent + (body.indent if body.indent is not None else default)
+                if node.name.value == "training_step" and id(node) not in roots:
+                    roots[id(node)] = node
+                    order.append(node)
+                fn, scope = node, node
+            elif t is cst.ClassDef:
+                if any(self._lr_base(b.value) for b in node.bases):
+                    self.lr_classes.add(node.name.value)
+                klass, scope = node, node
+            elif t is cst.IndentedBlock:
+                indent = indent + (node.indent if node.indent is not None else default)
+            elif t is cst.Call:
+                name = call_name(node)
+                owner = fn if fn is not None else module
+                if name in _STEP_CALL_NAMES or _step_zero_name(name):
+                    if id(owner) not in roots:
+                        roots[id(owner)] = owner
+                        order.append(owner)
+                elif name and (type(node.func) is cst.Name or dotted_name(node.func) == f"self.{name}"):
+                    calls.setdefault(name, []).append((owner, klass))
+            elif t is cst.Assign or t is cst.AnnAssign:
+                self._binding(node)
+            elif t is cst.Lambda:
+                continue
+            pending.extend((c, fn, klass, scope, indent) for c in reversed(children(node)))
+        # Callers of training helpers defined here are scanned too (the helper is inlined into them).
+        helpers = [r for r in order if isinstance(r, cst.FunctionDef)]
+        while helpers:
+            helper = helpers.pop()
+            for owner, klass in calls.get(helper.name.value, ()):
+                if id(owner) in roots:
+                    continue
+                local = self.functions.get(helper.name.value) is helper or (
+                    klass is not None and self.methods.get(id(klass), {}).get(helper.name.value) is helper
+                )
+                if local or isinstance(owner, cst.FunctionDef) and helper in owner.body.body:
+                    roots[id(owner)] = owner
+                    order.append(owner)
+                    if isinstance(owner, cst.FunctionDef):
+                        helpers.append(owner)
+        self.roots = order
+
+    def _lr_base(self, expr: cst.BaseExpression) -> bool:
+        qual = self.ctx.qualname(expr) or dotted_name(expr) or ""
+        return _last(qual) in ("_LRScheduler", "LRScheduler", "LambdaLR", "MultiStepLR", "StepLR", "CosineAnnealingLR") or (
+            qual.startswith(_SCHED_MODULE)
+        )
+
+    def _binding(self, node: cst.Assign | cst.AnnAssign) -> None:
+        value = node.value
+        while isinstance(value, cst.Subscript):
+            value = value.value
+        if not isinstance(value, cst.Call):
+            return
+        keys = []
+        targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        for target in targets:
+            if isinstance(target, (cst.Tuple, cst.List)):
+                keys.extend(_step_key(e.value) for e in target.elements)
+            else:
+                keys.append(_step_key(target))
+        keys = [k for k in keys if k]
+        if not keys:
+            return
+        qual = self.ctx.qualname(value.func) or ""
+        name = call_name(value) or ""
+        last = _last(qual) or name
+        kind = None
+        if qual.startswith(_SCHED_MODULE):
+            kind = "plateau" if last == "ReduceLROnPlateau" else "lr"
+        elif qual.startswith("torch.optim.") and last[:1].isupper():
+            kind = "opt"
+        elif name == "optimizers" or (set(_step_words(name)) & {"optimizer", "optimiser", "optim"} and "scheduler" not in name.lower()):
+            kind = "opt"
+        elif last in ("GradScaler", "ShardedGradScaler"):
+            kind = "scaler"
+        elif name == "lr_schedulers" or (last.startswith("get_") and "schedule" in last) or (
+            last == "get_scheduler" and qual.startswith(("transformers", "diffusers.optimization"))
+        ):
+            kind = "lr"
+        elif last in self.lr_classes or last in ("GradualWarmupScheduler", "LinearWarmupCosineAnnealingLR", "WarmupLR"):
+            kind = "lr"
+        elif qual.startswith(("timm.", "diffusers.")) or "Noise" in last or last.endswith(("Sampler",)):
+            kind = "other"
+        if kind == "opt":
+            self.opts.update(keys)
+            first = arg(value, 0, "params")
+            model = self._params_owner(first)
+            if model:
+                for k in keys:
+                    self.opt_models.setdefault(_last(k), set()).add(model)
+        elif kind == "scaler":
+            self.scalers.update(keys)
+        elif kind is not None:
+            for k in keys:
+                self.scheds.setdefault(k, set()).add(kind)
+        else:
+            self.not_opts.update(keys)
+
+    @staticmethod
+    def _params_owner(expr: cst.BaseExpression | None) -> str | None:
+        if isinstance(expr, cst.Call) and call_name(expr) in ("parameters", "named_parameters") and isinstance(
+            expr.func, cst.Attribute
+        ):
+            return dotted_name(expr.func.value)
+        return None
+
+    # -- questions ------------------------------------------------------------------------------
+    def is_optimizer(self, key: str | None) -> bool:
+        if not key:
+            return False
+        if key in self.opts:
+            return True
+        if key in self.scheds or key in self.scalers:
+            return False
+        return _step_opt_name(key)
+
+    def is_scaler(self, key: str | None) -> bool:
+        if not key:
+            return False
+        return key in self.scalers or "scaler" in _step_words(_last(key))
+
+    def sched_kind(self, key: str | None, call: cst.Call) -> bool:
+        """Whether ``key.step(...)`` steps a learning-rate scheduler (not ReduceLROnPlateau, not a sampler)."""
+        if not key:
+            return False
+        kinds = self.scheds.get(key)
+        if kinds:
+            return kinds == {"lr"}
+        if key in self.opts or key in self.not_opts and not _step_sched_name(key):
+            return False
+        # Known only by its name: the zero-argument form (timm's and diffusers' take arguments).
+        return not call.args and _step_sched_name(key)
+
+
+def _step_facts(ctx) -> _StepFacts:
+    """The facts of this module, computed once for every rule of the family."""
+    cache = _STEP_CACHE
+    if cache.get("module") is not ctx.module:
+        cache.clear()
+        cache["module"] = ctx.module
+        cache["facts"] = _StepFacts(ctx)
+        cache["scans"] = {}
+    return cache["facts"]
+
+
+def _step_scans(ctx) -> list[_StepScan]:
+    facts = _step_facts(ctx)
+    scans = _STEP_CACHE["scans"]
+    out = []
+    for root in facts.roots:
+        scan = scans.get(id(root))
+        if scan is None:
+            scan = scans[id(root)] = _StepScan(ctx, facts, root)
+        out.append(scan)
+    return out
+
+
+_STEP_CACHE: dict = {}
+
+
+class _StepScan:
+    """The events of one function body (or of the module's own statements), helpers inlined."""
+
+    def __init__(self, ctx, facts: _StepFacts, root: cst.FunctionDef | cst.Module) -> None:
+        self.ctx = ctx
+        self.facts = facts
+        self.root = root
+        self.events: list[_StepEvent] = []
+        self.loops: list[cst.CSTNode] = []  # loops written in the root itself (not inlined)
+        self.nested: dict[str, cst.FunctionDef] = {}
+        self.scaled: dict[str, str] = {}  # variable -> scaler key (``scaled = scaler.scale(loss)``)
+        self._active: list[int] = []
+        self.klass = facts.klass_of.get(id(root)) if isinstance(root, cst.FunctionDef) else None
+        if isinstance(root, cst.FunctionDef):
+            nograd = any(self._no_grad_expr(d.decorator) for d in root.decorators)
+            self._active.append(id(root))
+            self.block(root.body, (), nograd, facts.indent.get(id(root)), False)
+        else:
+            stmts = [s for s in root.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+            for stmt in stmts:
+                self.stmt(stmt, (), False, "", False)
+
+    @property
+    def name(self) -> str:
+        return self.root.name.value if isinstance(self.root, cst.FunctionDef) else ""
+
+    # -- statements -----------------------------------------------------------------------------
+    def block(self, suite, path, nograd, indent, inlined) -> None:
+        if isinstance(suite, cst.IndentedBlock):
+            for stmt in suite.body:
+                self.stmt(stmt, path, nograd, indent, inlined)
+        elif isinstance(suite, cst.SimpleStatementSuite):
+            for small in suite.body:
+                self.small(small, path, nograd, None, inlined)
+
+    def _inner(self, suite, indent):
+        if indent is None or not isinstance(suite, cst.IndentedBlock):
+            return None
+        return indent + (suite.indent if suite.indent is not None else self.ctx.module.default_indent)
+
+    def stmt(self, stmt, path, nograd, indent, inlined) -> None:
+        t = type(stmt)
+        if t is cst.SimpleStatementLine:
+            single = len(stmt.body) == 1
+            for small in stmt.body:
+                self.small(small, path, nograd, indent if single else None, inlined)
+        elif t is cst.If:
+            self.expr(stmt.test, path, nograd, inlined)
+            self.block(stmt.body, path + ((id(stmt), "if", stmt.test),), nograd, self._inner(stmt.body, indent), inlined)
+            orelse = stmt.orelse
+            if isinstance(orelse, cst.If):
+                self.stmt(orelse, path + ((id(stmt), "else", stmt.test),), nograd, indent, inlined)
+            elif orelse is not None:
+                self.block(orelse.body, path + ((id(stmt), "else", stmt.test),), nograd, self._inner(orelse.body, indent), inlined)
+        elif t is cst.For or t is cst.While:
+            if t is cst.For:
+                self.expr(stmt.iter, path, nograd, inlined)
+                self.define(stmt.target, stmt.iter, path, nograd, stmt, inlined)
+            else:
+                self.expr(stmt.test, path, nograd, inlined)
+            if not inlined and not self._active[1:]:
+                self.loops.append(stmt)
+            entry = (id(stmt), "loop", stmt.test if t is cst.While else None)
+            self.block(stmt.body, path + (entry,), nograd, self._inner(stmt.body, indent), inlined)
+            if stmt.orelse is not None:
+                self.block(stmt.orelse.body, path + ((id(stmt), "else", None),), nograd, self._inner(stmt.orelse.body, indent), inlined)
+        elif t is cst.With:
+            inner = nograd
+            for item in stmt.items:
+                self.expr(item.item, path, nograd, inlined)
+                if self._no_grad_expr(item.item):
+                    inner = True
+                elif self._grad_on_expr(item.item):
+                    inner = False
+            self.block(stmt.body, path, inner, self._inner(stmt.body, indent), inlined)
+        elif t is cst.Try or t is cst.TryStar:
+            self.block(stmt.body, path, nograd, self._inner(stmt.body, indent), inlined)
+            for handler in stmt.handlers:
+                self.block(handler.body, path + ((id(handler), "except", None),), nograd, self._inner(handler.body, indent), inlined)
+            if stmt.orelse is not None:
+                self.block(stmt.orelse.body, path, nograd, self._inner(stmt.orelse.body, indent), inlined)
+            if stmt.finalbody is not None:
+                self.block(stmt.finalbody.body, path, nograd, self._inner(stmt.finalbody.body, indent), inlined)
+        elif t is cst.Match:
+            self.expr(stmt.subject, path, nograd, inlined)
+            for case in stmt.cases:
+                self.block(case.body, path + ((id(case), "case", None),), nograd, self._inner(case.body, indent), inlined)
+        elif t is cst.FunctionDef:
+            self.nested.setdefault(stmt.name.value, stmt)
+
+    def small(self, small, path, nograd, indent, inlined) -> None:
+        t = type(small)
+        if t is cst.Expr:
+            self.expr(small.value, path, nograd, inlined, small, indent)
+        elif t is cst.Assign or t is cst.AnnAssign:
+            value = small.value
+            if value is not None:
+                self.expr(value, path, nograd, inlined, small, indent)
+            targets = [x.target for x in small.targets] if t is cst.Assign else [small.target]
+            for target in targets:
+                if _step_on_grad(target):
+                    self.events.append(_StepEvent("G", small, None, path, nograd, None, small, indent, inlined))
+                self.define(target, value, path, nograd, small, inlined)
+                if value is not None and t is cst.Assign:
+                    self._scaled_var(target, value)
+            if t is cst.Assign and isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+                key = _step_key(targets[0]) if len(targets) == 1 else None
+                for mine, other in ((value.left, value.right), (value.right, value.left)):
+                    if key and _step_key(mine) == key and dotted_name(mine):
+                        self.events.append(_StepEvent("A", small, key, path, nograd, other, small, indent, inlined))
+                        break
+        elif t is cst.AugAssign:
+            self.expr(small.value, path, nograd, inlined, small, indent)
+            if _step_on_grad(small.target):
+                self.events.append(_StepEvent("G", small, None, path, nograd, None, small, indent, inlined))
+            if isinstance(small.operator, cst.AddAssign):
+                key = _step_key(small.target)
+                if key:
+                    self.events.append(_StepEvent("A", small, key, path, nograd, small.value, small, indent, inlined))
+            self.define(small.target, small.value, path, nograd, small, inlined, augmented=True)
+        elif t is cst.Return:
+            if small.value is not None:
+                self.expr(small.value, path, nograd, inlined, small, indent)
+                self.events.append(_StepEvent("R", small, None, path, nograd, small.value, small, indent, inlined))
+        else:
+            for child in children(small):
+                if isinstance(child, cst.BaseExpression):
+                    self.expr(child, path, nograd, inlined, small, indent)
+
+    def define(self, target, value, path, nograd, line, inlined, augmented=False) -> None:
+        keys: list[str] = []
+        pending = [target]
+        while pending:
+            t = pending.pop()
+            if isinstance(t, (cst.Tuple, cst.List)):
+                pending.extend(e.value for e in t.elements)
+            elif isinstance(t, cst.StarredElement):
+                pending.append(t.value)
+            else:
+                key = _step_key(t)
+                if key:
+                    keys.append(key)
+        if keys:
+            self.events.append(_StepEvent("D", line, tuple(keys), path, nograd, (value, augmented), line, None, inlined))
+
+    def _scaled_var(self, target, value) -> None:
+        key = dotted_name(target)
+        if key and isinstance(value, cst.Call) and call_name(value) == "scale" and isinstance(value.func, cst.Attribute):
+            scaler = _step_key(value.func.value)
+            if self.facts.is_scaler(scaler):
+                self.scaled[key] = scaler
+
+    def _no_grad_expr(self, expr) -> bool:
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        qual = self.ctx.qualname(target) or ""
+        if qual in _STEP_NO_GRAD:
+            return True
+        if isinstance(expr, cst.Call) and qual in ("torch.set_grad_enabled", "torch.autograd.set_grad_enabled"):
+            first = arg(expr, 0, "mode")
+            return isinstance(first, cst.Name) and first.value == "False"
+        return False
+
+    def _grad_on_expr(self, expr) -> bool:
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        return (self.ctx.qualname(target) or "") in ("torch.enable_grad", "torch.set_grad_enabled")
+
+    # -- expressions ----------------------------------------------------------------------------
+    def expr(self, node, path, nograd, inlined, line=None, indent=None) -> None:
+        calls: list[cst.Call] = []
+        stack: list[tuple[cst.CSTNode, bool]] = [(node, False)]
+        while stack:
+            current, done = stack.pop()
+            if done:
+                calls.append(current)
+                continue
+            if current is not node and isinstance(current, _NESTED_SCOPES):
+                continue
+            if isinstance(current, cst.Call):
+                stack.append((current, True))
+            stack.extend((c, False) for c in reversed(children(current)))
+        for call in calls:
+            self.call(call, path, nograd, inlined, line, indent)
+
+    def call(self, call: cst.Call, path, nograd, inlined, line, indent) -> None:  # noqa: C901
+        func = call.func
+        name = call_name(call)
+        events = self.events
+
+        def add(kind, key=None, extra=None):
+            events.append(_StepEvent(kind, call, key, path, nograd, extra, line, indent, inlined))
+
+        if isinstance(func, cst.Attribute):
+            recv = func.value
+            qual = self.ctx.qualname(func) or ""
+            if name == "backward":
+                if isinstance(recv, cst.Call) and call_name(recv) == "super":
+                    return
+                rkey = _step_key(recv)
+                owner = set(_step_words(_last(rkey))) if rkey else set()
+                if qual == "torch.autograd.backward" or (call.args and call.args[0].keyword is None and owner & _STEP_BACKWARD_OWNERS):
+                    target = call.args[0].value if call.args else None
+                    add("B", self._scaler_of(target), target)
+                elif rkey == "ctx":
+                    return
+                else:
+                    add("B", self._scaler_of(recv), recv)
+            elif name == "manual_backward":
+                target = arg(call, 0, "loss")
+                add("B", self._scaler_of(target), target)
+            elif name == "step":
+                self._step_call(call, recv, add, path, nograd, inlined, line, indent)
+            elif name == "optimizer_step" and call.args:
+                add("S", _step_key(call.args[0].value), False)
+            elif _step_zero_name(name):
+                add("Z", _step_key(recv))
+            elif name == "unscale_":
+                add("U", _step_key(arg(call, 0, "optimizer")), _step_key(recv))
+            elif name in _STEP_CLIP_METHODS or qual.startswith("torch.nn.utils."):
+                if name in _STEP_CLIP_NAMES or name in _STEP_CLIP_METHODS:
+                    is_torch = qual.startswith("torch.nn.utils.")
+                    add("C", None, (is_torch, self._clip_logging(call, is_torch)))
+            elif _step_on_grad(recv) and name in _STEP_GRAD_WRITE_METHODS:
+                add("G")
+            elif name == "append" and len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star:
+                key = _step_key(recv)
+                if key:
+                    add("A", key, call.args[0].value)
+            elif isinstance(recv, cst.Name) and recv.value == "self" and self._inline_method(name, call, path, nograd, inlined):
+                return
+            elif name and "backward" in name.lower():
+                add("Q")
+            elif qual == "torch._foreach_zero_":
+                add("G")
+        elif isinstance(func, cst.Name):
+            qual = self.ctx.qualname(func) or ""
+            if qual == "torch.autograd.backward" or name == "backward":
+                target = call.args[0].value if call.args else None
+                add("B", self._scaler_of(target), target)
+            elif name in _STEP_CLIP_NAMES and (not qual or qual.startswith(("torch.nn.utils", "timm."))):
+                add("C", None, (True, self._clip_logging(call, True)))
+            elif _step_zero_name(name):
+                add("Z", _step_key(call.args[0].value) if call.args else None)
+            elif name and "scaler" in _step_words(name) and len(call.args) >= 2 and not qual:
+                # timm's NativeScaler: loss_scaler(loss, optimizer, clip_grad=..., parameters=...)
+                add("B", None, call.args[0].value)
+                if arg(call, None, "clip_grad") is not None:
+                    add("C", None, (False, False))
+                add("S", _step_key(call.args[1].value), False)
+            elif self._inline_function(name, call, path, nograd, inlined):
+                return
+            elif name and "backward" in name.lower():
+                add("Q")
+
+    def _step_call(self, call, recv, add, path, nograd, inlined, line, indent) -> None:
+        facts = self.facts
+        rkey = _step_key(recv)
+        if facts.is_scaler(rkey) and call.args:
+            add("S", _step_key(call.args[0].value), False)
+            self.events[-1].extra = ("scaler", rkey)
+            return
+        if facts.is_optimizer(rkey):
+            closure = arg(call, 0, "closure")
+            if closure is None:
+                add("S", rkey, False)
+                return
+            body = None
+            if isinstance(closure, cst.Lambda):
+                body = closure.body
+                self.expr(body, path, nograd, inlined, line, None)
+                add("S", rkey, False)
+                return
+            name = closure.value if isinstance(closure, cst.Name) else None
+            fn = self.nested.get(name) if name else None
+            if fn is None and name:
+                fn = self.facts.functions.get(name)
+            if fn is not None and self._enter(fn):
+                self.block(fn.body, path, nograd, None, True)
+                self._active.pop()
+                add("S", rkey, False)
+                return
+            add("S", rkey, True)  # a closure not seen: it may zero the gradients and run backward
+            return
+        if facts.sched_kind(rkey, call):
+            add("L", rkey)
+
+    def _scaler_of(self, target) -> str | None:
+        if isinstance(target, cst.Call) and call_name(target) == "scale" and isinstance(target.func, cst.Attribute):
+            key = _step_key(target.func.value)
+            return key if self.facts.is_scaler(key) else None
+        key = dotted_name(target) if target is not None else None
+        return self.scaled.get(key) if key else None
+
+    def _clip_logging(self, call: cst.Call, is_torch: bool) -> bool:
+        """``clip_grad_norm_(params, float('inf'))``: measures the norm, clips nothing."""
+        value = arg(call, 1, "max_norm") or arg(call, 1, "clip_value")
+        if value is None and not is_torch:
+            value = arg(call, 1, "max_norm") or arg(call, 0, "max_norm")
+        return _loss_is_infinite(value, self.ctx)
+
+    def _enter(self, fn: cst.FunctionDef) -> bool:
+        if id(fn) in self._active or len(self._active) > _STEP_INLINE_DEPTH:
+            return False
+        self._active.append(id(fn))
+        return True
+
+    def _inline_function(self, name, call, path, nograd, inlined) -> bool:
+        fn = self.nested.get(name) or self.facts.functions.get(name)
+        if fn is None or self.ctx.qualname(call.func):
+            return False
+        if not self._enter(fn):
+            return True
+        self.block(fn.body, path, nograd, self.facts.indent.get(id(fn)), True)
+        self._active.pop()
+        return True
+
+    def _inline_method(self, name, call, path, nograd, inlined) -> bool:
+        if self.klass is None:
+            return False
+        fn = self.facts.methods.get(id(self.klass), {}).get(name)
+        if fn is None:
+            return False
+        if not self._enter(fn):
+            return True
+        self.block(fn.body, path, nograd, self.facts.indent.get(id(fn)), True)
+        self._active.pop()
+        return True
+
+    # -- units ----------------------------------------------------------------------------------
+    def units(self) -> Iterator[tuple[cst.CSTNode | None, list[_StepEvent]]]:
+        """The scanned body itself (None), then every loop written in it with the events of one iteration."""
+        yield None, self.events
+        for loop in self.loops:
+            key = id(loop)
+            yield loop, [e for e in self.events if any(p[0] == key for p in e.path)]
+
+
+def _step_rel(ev: _StepEvent, loop: cst.CSTNode | None) -> tuple:
+    """The path of ``ev`` below ``loop``'s body (the whole path for the function itself)."""
+    if loop is None:
+        return ev.path
+    key = id(loop)
+    for i, entry in enumerate(ev.path):
+        if entry[0] == key:
+            return ev.path[i + 1 :]
+    return ev.path
+
+
+def _step_depth(rel: tuple) -> int:
+    return sum(1 for entry in rel if entry[1] == "loop")
+
+
+_STEP_DETACH_CALLS = frozenset({"item", "detach", "tolist", "numpy", "float", "int", "round", "len", "cpu_numpy"})
+
+
+def _step_zeroing(ev: _StepEvent) -> bool:
+    """A ``.grad`` write that clears it: ``p.grad = None``, ``p.grad.zero_()``, ``p.grad.detach_()``..."""
+    node = ev.node
+    if isinstance(node, cst.Call):
+        name = call_name(node)
+        if name in ("zero_", "detach_", "requires_grad_") or name == "_foreach_zero_":
+            return True
+        if name in ("fill_", "mul_") and node.args:
+            return number_value(node.args[0].value) == 0
+        return False
+    if isinstance(node, cst.Assign):
+        value = node.value
+        if _is_none(value) or number_value(value) == 0:
+            return True
+        return isinstance(value, cst.Call) and call_name(value) in ("zeros_like", "zeros")
+    return False
+
+
+def _step_once_guard(test: cst.BaseExpression | None) -> bool:
+    """``if i == len(loader) - 1:`` (runs once per loop), not ``if (i + 1) % accum == 0:`` (periodic)."""
+    if not isinstance(test, cst.Comparison):
+        return False
+    if not any(isinstance(t.operator, cst.Equal) for t in test.comparisons):
+        return False
+    for node in _expr_nodes(test):
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+            return False
+    return True
+
+
+class _StepRule(Rule):
+    """Shared driver: scan the module's training code once (cached), then ``check`` every scanned body."""
+
+    requires: tuple = ("backward", "step")
+
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self._found: dict[int, tuple] = {}
+
+    def leave_Module(self, node: cst.Module) -> None:
+        for scan in _step_scans(self.ctx):
+            self.check(scan)
+        for target, message, fix in self._found.values():
+            self.report(target, message, fix=fix)
+
+    def check(self, scan: _StepScan) -> None:  # pragma: no cover - every rule overrides it
+        raise NotImplementedError
+
+    def found(self, node: cst.CSTNode, message: str | None = None, fix=None) -> None:
+        old = self._found.get(id(node))
+        if old is None or (old[2] is None and fix is not None):
+            self._found[id(node)] = (node, message or self.message, fix)
+
+
+class MissingZeroGrad(_StepRule):
+    """## What it does
+    Flags a training loop that calls `backward()` and `optimizer.step()` in every iteration but never
+    clears the gradients: no `optimizer.zero_grad()`, `model.zero_grad()`, `zero_grad(set_to_none=True)`,
+    `p.grad = None` / `p.grad.zero_()` loop, or helper named for it (`reset_grad()`), anywhere in the
+    iteration — including in helpers defined in the same file (`train_step(...)`, `self.backward_G()`),
+    which are followed.
+
+    Backward calls are `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`,
+    `fabric.backward(loss)`, `self.manual_backward(loss)`, `torch.autograd.backward(...)` and timm's
+    `loss_scaler(loss, optimizer)`. Steps are `optimizer.step()` (any optimiser: constructed from
+    `torch.optim`, returned by `self.optimizers()`, or named `optimizer`, `opt_g`, `optimizerD` ...),
+    `scaler.step(optimizer)` and `xm.optimizer_step(optimizer)`. A Lightning `training_step` with manual
+    optimisation is checked as one iteration.
+
+    Left alone: any zeroing anywhere in the iteration (at the top or the bottom, inside a gradient
+    accumulation guard, in a helper), LBFGS-style `optimizer.step(closure)` (the closure is followed, and
+    one that is not seen is trusted), a step guarded to run once per loop (`if i == len(loader) - 1:`)
+    after gradients were zeroed before the loop, and engines that zero for you (`model_engine.step()`
+    of DeepSpeed is not an optimiser step).
+
+    ## Why is this bad?
+    `backward()` adds to `.grad`; it does not overwrite it. Without zeroing, every step applies the sum
+    of all gradients computed so far, so the effective step grows each iteration and training diverges
+    or crawls. Zeroing once before the loop does not help: it only clears the first iteration.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+    """
+
+    code = "NN203"
+    name = "missing-zero-grad"
+    message = "optimizer.step() in a loop that never zeroes the gradients: backward() adds to .grad, so each step applies the sum of all past gradients; call optimizer.zero_grad() every iteration"
+
+
+    # -- cases --
+    VALID = [
+        # zero_grad at the top of the iteration.
+        """
+        import torch
+        import torch.nn as nn
+
+        def train(model, loader, optimizer):
+            criterion = nn.CrossEntropyLoss()
+            for epoch in range(10):
+                for i, (x, y) in enumerate(loader):
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+        """,
+        # zero_grad at the bottom, set_to_none, model.zero_grad().
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+        def train2(model, loader, optimizer, criterion):
+            for x, y in loader:
+                model.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+        """,
+        # Gradients cleared by hand.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                for p in model.parameters():
+                    p.grad = None
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """,
+        # Gradient accumulation with zero_grad inside the guard; AMP.
+        """
+        import torch
+
+        scaler = torch.amp.GradScaler("cuda")
+
+        def train(model, loader, optimizer, criterion, accum_steps=4):
+            for i, (x, y) in enumerate(loader):
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y) / accum_steps
+                scaler.scale(loss).backward()
+                if (i + 1) % accum_steps == 0:
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad()
+        """,
+        # LBFGS: the closure zeroes and runs backward.
+        """
+        import torch
+
+        def fit(model, x, y, criterion):
+            optimizer = torch.optim.LBFGS(model.parameters(), lr=1)
+            for _ in range(20):
+                def closure():
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    return loss
+                optimizer.step(closure)
+        """,
+        # A closure we cannot see is trusted; a helper named for zeroing.
+        """
+        import torch
+
+        def fit(model, optimizer, closure, loader, criterion):
+            for batch in loader:
+                optimizer.step(closure)
+
+        class Trainer:
+            def run(self, loader):
+                for x, y in loader:
+                    self.reset_grad()
+                    loss = self.criterion(self.model(x), y)
+                    loss.backward()
+                    self.optimizer.step()
+        """,
+        # The zeroing happens in a helper defined in the same file.
+        """
+        import torch
+
+        def train_step(model, batch, optimizer, criterion):
+            optimizer.zero_grad()
+            loss = criterion(model(batch[0]), batch[1])
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        def train(model, loader, optimizer, criterion):
+            for batch in loader:
+                train_step(model, batch, optimizer, criterion)
+        """,
+        # Micro-batches: zeroed before the loop, one step on the last micro-batch.
+        """
+        import torch
+
+        def accumulate_and_step(model, micro_batches, optimizer, criterion):
+            optimizer.zero_grad()
+            for i, (x, y) in enumerate(micro_batches):
+                loss = criterion(model(x), y) / len(micro_batches)
+                loss.backward()
+                if i == len(micro_batches) - 1:
+                    optimizer.step()
+        """,
+        # DeepSpeed's engine zeroes the gradients in its own step().
+        """
+        import deepspeed
+
+        def train(model_engine, loader):
+            for batch in loader:
+                loss = model_engine(batch)
+                model_engine.backward(loss)
+                model_engine.step()
+        """,
+        # Backward without an optimiser step: input gradients, Fisher information.
+        """
+        import torch
+
+        def saliency(model, loader):
+            maps = []
+            for x, y in loader:
+                x.requires_grad_(True)
+                model(x).gather(1, y[:, None]).sum().backward()
+                maps.append(x.grad.abs())
+            return maps
+        """,
+        # RL: env.step() is not an optimiser step; the update zeroes.
+        """
+        import torch
+
+        def run_episode(env, policy, optimizer):
+            obs = env.reset()
+            log_probs, rewards = [], []
+            for t in range(1000):
+                action, log_prob = policy.act(obs)
+                obs, reward, done, _ = env.step(action)
+                log_probs.append(log_prob)
+                rewards.append(reward)
+                if done:
+                    break
+            optimizer.zero_grad()
+            loss = -(torch.stack(log_probs) * torch.tensor(rewards)).sum()
+            loss.backward()
+            optimizer.step()
+        """,
+        # Lightning manual optimisation that zeroes.
+        """
+        import lightning as L
+
+        class GAN(L.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.automatic_optimization = False
+
+            def training_step(self, batch, batch_idx):
+                opt = self.optimizers()
+                opt.zero_grad()
+                loss = self.compute_loss(batch)
+                self.manual_backward(loss)
+                opt.step()
+        """,
+        # HF accelerate with accumulate().
+        """
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(gradient_accumulation_steps=4)
+
+        def train(model, loader, optimizer, lr_scheduler):
+            for batch in loader:
+                with accelerator.accumulate(model):
+                    loss = model(**batch).loss
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            def train(model, loader, optimizer):
+                criterion = nn.CrossEntropyLoss()
+                for x, y in loader:
+                    out = model(x)
+                    loss = criterion(out, y)
+                    loss.backward()
+                    optimizer.step()
+            """,
+            line=11,
+        ),
+        # Zeroed once, before the loop.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion, epochs):
+                optimizer.zero_grad()
+                for epoch in range(epochs):
+                    for i, (x, y) in enumerate(loader):
+                        loss = criterion(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+            """,
+            line=10,
+            message_contains="only once",
+        ),
+        # AMP.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                model.train()
+                for images, targets in loader:
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(images), targets)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+            """,
+            line=12,
+        ),
+        # HF accelerate.
+        Invalid(
+            """
+            from accelerate import Accelerator
+
+            def main(model, train_dataloader, optimizer, lr_scheduler, num_epochs):
+                accelerator = Accelerator()
+                model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+                for epoch in range(num_epochs):
+                    model.train()
+                    for step, batch in enumerate(train_dataloader):
+                        outputs = model(**batch)
+                        loss = outputs.loss
+                        accelerator.backward(loss)
+                        optimizer.step()
+                        lr_scheduler.step()
+            """,
+            line=13,
+        ),
+        # Gradient accumulation that never zeroes.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion, accum):
+                for i, (x, y) in enumerate(loader):
+                    loss = criterion(model(x), y) / accum
+                    loss.backward()
+                    if (i + 1) % accum == 0:
+                        optimizer.step()
+            """,
+            line=9,
+        ),
+        # Backward and step in a helper of the same file.
+        Invalid(
+            """
+            import torch
+
+            def train_step(model, batch, optimizer, criterion):
+                loss = criterion(model(batch["x"]), batch["y"])
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+
+            def train(model, loader, optimizer, criterion):
+                for batch in loader:
+                    train_step(model, batch, optimizer, criterion)
+            """,
+            line=7,
+        ),
+        # Lightning manual optimisation without zero_grad.
+        Invalid(
+            """
+            import lightning as L
+
+            class Model(L.LightningModule):
+                def __init__(self):
+                    super().__init__()
+                    self.automatic_optimization = False
+
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    loss = self.loss_fn(self(batch["x"]), batch["y"])
+                    self.manual_backward(loss)
+                    opt.step()
+                    return loss
+            """,
+            line=13,
+        ),
+        # A while loop in a trainer class.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def __init__(self, model, lr):
+                    self.model = model
+                    self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+
+                def fit(self, batches, max_steps):
+                    step = 0
+                    while step < max_steps:
+                        x, y = next(batches)
+                        loss = self.model(x, y)
+                        loss.backward()
+                        self.optimizer.step()
+                        step += 1
+            """,
+            line=15,
+        ),
+        # GAN with neither optimiser zeroed.
+        Invalid(
+            """
+            import torch
+
+            def train_gan(G, D, loader, opt_g, opt_d, bce):
+                for real in loader:
+                    fake = G(torch.randn(real.size(0), 100))
+                    d_loss = bce(D(real), torch.ones(real.size(0))) + bce(D(fake.detach()), torch.zeros(real.size(0)))
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = bce(D(fake), torch.ones(real.size(0)))
+                    g_loss.backward()
+                    opt_g.step()
+            """,
+            line=9,
+        ),
+        # A script at module level.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            model = nn.Linear(10, 1)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+            for x, y in data:
+                loss = ((model(x) - y) ** 2).mean()
+                loss.backward()
+                optimizer.step()
+            """,
+            line=10,
+        ),
+    ]
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        for loop, evs in scan.units():
+            if loop is None and not self._manual_training_step(scan, evs):
+                continue
+            steps = [e for e in evs if e.kind == "S"]
+            if not steps or not any(e.kind == "B" for e in evs):
+                continue
+            if any(e.extra is True for e in steps):
+                continue  # a closure we cannot see may zero the gradients
+            if any(e.kind == "Z" or (e.kind == "G" and _step_zeroing(e)) for e in evs):
+                continue
+            message = None
+            if loop is not None:
+                start = scan.events.index(evs[0])
+                before = any(e.kind == "Z" or (e.kind == "G" and _step_zeroing(e)) for e in scan.events[:start])
+                conditional = all(_step_rel(s, loop) for s in steps)
+                if before:
+                    if conditional:
+                        continue  # zeroed before a loop that steps once (micro-batches, last-batch guard)
+                    message = (
+                        "optimizer.step() in a loop whose gradients are zeroed only once, before the loop: backward() adds "
+                        "to .grad, so each step applies the sum of all past gradients; call optimizer.zero_grad() every iteration"
+                    )
+                if conditional and all(
+                    any(entry[1] == "if" and _step_once_guard(entry[2]) for entry in _step_rel(s, loop)) for s in steps
+                ):
+                    continue
+            self.found(steps[0].node, message)
+
+    @staticmethod
+    def _manual_training_step(scan: _StepScan, evs: list[_StepEvent]) -> bool:
+        """Lightning manual optimisation: ``training_step`` of a class, one iteration per call."""
+        return scan.name == "training_step" and scan.klass is not None and not scan.loops
+
+
+class ZeroGradBeforeStep(_StepRule):
+    """## What it does
+    Flags `zero_grad()` called after `backward()` and before the `step()` of the same optimiser, in
+    the same block, with no other `backward()` in between — the step then applies zeroed (or `None`)
+    gradients. The optimiser is matched by name (`optimizer.zero_grad()` then `optimizer.step()` or
+    `scaler.step(optimizer)`), or through the model it was built on (`model.zero_grad()` for
+    `optimizer = Adam(model.parameters())`).
+
+    Left alone: zeroing at the top of the iteration or after the step, another `backward()` (or a
+    gradient written by hand, `p.grad = g`) between the zeroing and the step (gradient surgery,
+    two-loss recipes), the zeroing of another optimiser or model (GANs), and steps whose closure we
+    cannot see.
+
+    ## Why is this bad?
+    The gradients computed by `backward()` are wiped before the optimiser reads them: with
+    `set_to_none=True` (the default since PyTorch 2.0) the step skips every parameter, otherwise it
+    applies only weight decay and momentum. Training silently does nothing useful.
+
+    ## Example
+    ```python
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    ```
+    """
+
+    code = "NN204"
+    name = "zero-grad-before-step"
+    message = "zero_grad() between backward() and step() wipes the gradients just computed, so the step applies nothing; zero the gradients before backward() or after step()"
+
+    # -- cases --
+    VALID = [
+        # Zeroing at the top, and after the step.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+
+        def train2(model, loader, optimizer, criterion):
+            for x, y in loader:
+                criterion(model(x), y).backward()
+                optimizer.step()
+                optimizer.zero_grad()
+        """,
+        # Gradient surgery: a second backward after the zeroing.
+        """
+        import torch
+
+        def step(model, optimizer, loss_a, loss_b):
+            loss_a.backward(retain_graph=True)
+            grads_a = [p.grad.clone() for p in model.parameters()]
+            optimizer.zero_grad()
+            loss_b.backward()
+            for p, g in zip(model.parameters(), grads_a):
+                p.grad += g
+            optimizer.step()
+        """,
+        # DCGAN: the generator is zeroed between the discriminator's backward and step.
+        """
+        import torch
+        import torch.optim as optim
+
+        optimizerD = optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        optimizerG = optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+        def update_d(real, fake, criterion, label):
+            errD = criterion(netD(real), label) + criterion(netD(fake), 1 - label)
+            errD.backward()
+            netG.zero_grad()
+            optimizerD.step()
+        """,
+        # Another optimiser's zeroing.
+        """
+        import torch
+
+        def train(loader, opt_g, opt_d, d_loss_fn, g_loss_fn):
+            for batch in loader:
+                opt_d.zero_grad()
+                d_loss = d_loss_fn(batch)
+                d_loss.backward()
+                opt_g.zero_grad()
+                opt_d.step()
+                g_loss = g_loss_fn(batch)
+                g_loss.backward()
+                opt_g.step()
+        """,
+        # Skipping a bad update by zeroing under a condition.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                if not torch.isfinite(loss):
+                    optimizer.zero_grad()
+                optimizer.step()
+        """,
+        # Gradients written by hand after the zeroing.
+        """
+        import torch
+
+        def pcgrad_step(model, optimizer, losses):
+            grads = []
+            for loss in losses:
+                loss.backward(retain_graph=True)
+                grads.append([p.grad.clone() for p in model.parameters()])
+            merged = project(grads)
+            optimizer.zero_grad()
+            for p, g in zip(model.parameters(), merged):
+                p.grad = g
+            optimizer.step()
+        """,
+        # Accumulation done right.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion, accum=8):
+            for i, (x, y) in enumerate(loader):
+                (criterion(model(x), y) / accum).backward()
+                if (i + 1) % accum == 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+                    optimizer.zero_grad()
+        """,
+        # LBFGS closure after the zeroing.
+        """
+        import torch
+
+        def fit(model, optimizer, closure, x, y, criterion):
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.zero_grad()
+            optimizer.step(closure)
+        """,
+        # A backward helper we cannot see runs between the zeroing and the step (CycleGAN).
+        """
+        import torch
+        from .base_model import BaseModel
+
+        class CycleGANModel(BaseModel):
+            def optimize_parameters(self):
+                self.forward()
+                self.loss_idt.backward(retain_graph=True)
+                self.optimizer_G.zero_grad()
+                self.backward_G()
+                self.optimizer_G.step()
+        """,
+        # AMP done right.
+        """
+        import torch
+
+        scaler = torch.amp.GradScaler("cuda")
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.zero_grad()
+                    optimizer.step()
+            """,
+            line=8,
+        ),
+        # AMP.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.scale(loss).backward()
+                    optimizer.zero_grad()
+                    scaler.step(optimizer)
+                    scaler.update()
+            """,
+            line=11,
+        ),
+        # Inside the accumulation guard.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion, accum_steps):
+                for i, (x, y) in enumerate(loader):
+                    loss = criterion(model(x), y) / accum_steps
+                    loss.backward()
+                    if (i + 1) % accum_steps == 0:
+                        optimizer.zero_grad()
+                        optimizer.step()
+            """,
+            line=9,
+        ),
+        # model.zero_grad() of the model the optimiser was built on.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            model = nn.Sequential(nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 1))
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            for x, y in loader:
+                loss = nn.functional.mse_loss(model(x), y)
+                loss.backward()
+                model.zero_grad()
+                optimizer.step()
+            """,
+            line=10,
+        ),
+        # A trainer class.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def train_epoch(self, loader):
+                    self.model.train()
+                    for batch in loader:
+                        loss = self.compute_loss(batch)
+                        loss.backward()
+                        self.optimizer.zero_grad()
+                        self.optimizer.step()
+            """,
+            line=10,
+        ),
+        # With gradient clipping in between.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.zero_grad()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    optimizer.step()
+            """,
+            line=8,
+        ),
+        # accelerate, set_to_none.
+        Invalid(
+            """
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+
+            def train(model, loader, optimizer):
+                for batch in loader:
+                    loss = model(**batch).loss
+                    accelerator.backward(loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    optimizer.step()
+            """,
+            line=10,
+        ),
+        # Lightning manual optimisation.
+        Invalid(
+            """
+            import lightning as L
+
+            class Model(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    loss = self.loss_fn(self(batch[0]), batch[1])
+                    self.manual_backward(loss)
+                    opt.zero_grad()
+                    opt.step()
+            """,
+            line=9,
+        ),
+        # A train_step function, no loop.
+        Invalid(
+            """
+            import torch
+
+            def train_step(model, x, y, optimizer, criterion):
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.zero_grad()
+                optimizer.step()
+                return loss.item()
+            """,
+            line=7,
+        ),
+    ]
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        facts = scan.facts
+        for _loop, evs in scan.units():
+            for i, s in enumerate(evs):
+                if s.kind != "S" or s.extra is True:
+                    continue
+                j = i - 1
+                while j >= 0 and not (evs[j].kind in ("B", "Z", "G", "Q") or (evs[j].kind == "S" and evs[j].extra is True)):
+                    j -= 1
+                if j < 0 or evs[j].kind != "Z":
+                    continue
+                z = evs[j]
+                if z.path != s.path or not self._same_optimizer(z, s, facts):
+                    continue
+                if any(e.kind == "B" and z.path[: len(e.path)] == e.path for e in evs[:j]):
+                    self.found(z.node)
+
+    @staticmethod
+    def _same_optimizer(z: _StepEvent, s: _StepEvent, facts: _StepFacts) -> bool:
+        if not z.key or not s.key:
+            return False
+        if z.key == s.key:
+            return True
+        if facts.is_optimizer(z.key):
+            return False
+        models = facts.opt_models.get(_last(s.key), set())
+        return z.key in models or any(_last(m) == _last(z.key) and "." in z.key for m in models)
+
+
+class StepBeforeBackward(_StepRule):
+    """## What it does
+    Flags `optimizer.step()` (or `scaler.step(optimizer)`) that runs, unconditionally, before the first
+    `backward()` of the same iteration (a loop body, or a function such as `train_step` or
+    `training_step`), with nothing zeroing the gradients between the step and the backward.
+    Helpers defined in the same file are followed.
+
+    Left alone: a step after some backward of the iteration (two optimisers, GANs), a step under a
+    condition (`if i > 0 and i % accum == 0: optimizer.step()` at the top of the loop is a deliberate
+    delayed step), `step(); zero_grad(); backward()` (a delayed but correct step), LBFGS closures,
+    hand-written gradients (`p.grad = g`) before the step, and calls that may run backward unseen
+    (`self.backward_G()` defined elsewhere).
+
+    ## Why is this bad?
+    The step applies whatever is in `.grad` at that moment: nothing in the first iteration, then the
+    previous iteration's gradients — and if they are zeroed after the backward, nothing at all. The
+    loss still goes down a little through momentum or weight decay, which hides the bug.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        optimizer.step()
+        loss.backward()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+    """
+
+    code = "NN205"
+    name = "step-before-backward"
+    message = "optimizer.step() runs before backward() in the same iteration: the update uses the previous iteration's gradients (or none); call backward() first"
+
+
+    # -- cases --
+    VALID = [
+        # The usual order.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """,
+        # Two optimisers: the discriminator steps before the generator's backward.
+        """
+        import torch
+
+        def train(loader, G, D, opt_g, opt_d, bce):
+            for real in loader:
+                opt_d.zero_grad()
+                d_loss = bce(D(real), 1) + bce(D(G.sample().detach()), 0)
+                d_loss.backward()
+                opt_d.step()
+                opt_g.zero_grad()
+                g_loss = bce(D(G.sample()), 1)
+                g_loss.backward()
+                opt_g.step()
+        """,
+        # A delayed step at the top, under a condition (accumulation).
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion, accum):
+            for i, (x, y) in enumerate(loader):
+                if i > 0 and i % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+                loss = criterion(model(x), y) / accum
+                loss.backward()
+        """,
+        # step(); zero_grad(); backward(): delayed by one iteration but correct.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.step()
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+        """,
+        # LBFGS: backward runs inside step().
+        """
+        import torch
+
+        def fit(model, x, y, criterion):
+            optimizer = torch.optim.LBFGS(model.parameters())
+            for _ in range(10):
+                def closure():
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    return loss
+                optimizer.step(closure)
+                loss = criterion(model(x), y)
+        """,
+        # A backward helper we cannot see runs before the first step.
+        """
+        import torch
+        from .base_model import BaseModel
+
+        class Pix2Pix(BaseModel):
+            def optimize_parameters(self):
+                self.forward()
+                self.optimizer_D.zero_grad()
+                self.backward_D()
+                self.optimizer_D.step()
+                self.optimizer_G.zero_grad()
+                self.loss_G = self.criterionGAN(self.netD(self.fake), True)
+                self.loss_G.backward()
+                self.optimizer_G.step()
+        """,
+        # Not optimiser steps: an environment, a scheduler, a progress bar.
+        """
+        import torch
+
+        def rollout(env, policy, optimizer, lr_scheduler, progress):
+            for t in range(100):
+                obs, reward, done, info = env.step(policy(obs))
+                lr_scheduler.step()
+                progress.step()
+                optimizer.zero_grad()
+                loss = -reward * policy.log_prob
+                loss.backward()
+                optimizer.step()
+        """,
+        # Backward and step in different methods.
+        """
+        import torch
+
+        class Learner:
+            def backward(self, loss):
+                loss.backward()
+
+            def step(self):
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+        """,
+        # Gradients set by hand before the step.
+        """
+        import torch
+
+        def apply_grads(model, optimizer, grads, loss_fn, x):
+            for p, g in zip(model.parameters(), grads):
+                p.grad = g
+            optimizer.step()
+            optimizer.zero_grad()
+            probe = loss_fn(model(x))
+            probe.backward()
+        """,
+        # AMP in order.
+        """
+        import torch
+
+        scaler = torch.amp.GradScaler()
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    optimizer.step()
+                    loss.backward()
+            """,
+            line=8,
+        ),
+        # Zeroed after the backward: the step never sees a gradient.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    output = model(x)
+                    loss = criterion(output, y)
+                    optimizer.step()
+                    loss.backward()
+                    optimizer.zero_grad()
+            """,
+            line=8,
+        ),
+        # AMP.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    scaler.scale(loss).backward()
+            """,
+            line=11,
+        ),
+        # accelerate.
+        Invalid(
+            """
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+
+            def train(model, loader, optimizer, lr_scheduler):
+                for batch in loader:
+                    optimizer.zero_grad()
+                    loss = model(**batch).loss
+                    optimizer.step()
+                    lr_scheduler.step()
+                    accelerator.backward(loss)
+            """,
+            line=10,
+        ),
+        # A train_step function.
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+
+            def train_step(model, optimizer, batch):
+                optimizer.zero_grad()
+                logits = model(batch["input"])
+                loss = F.cross_entropy(logits, batch["label"])
+                optimizer.step()
+                loss.backward()
+                return loss.item()
+            """,
+            line=9,
+        ),
+        # Lightning manual optimisation.
+        Invalid(
+            """
+            import lightning as L
+
+            class Model(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    opt.zero_grad()
+                    loss = self.loss_fn(self(batch[0]), batch[1])
+                    opt.step()
+                    self.manual_backward(loss)
+                    return loss
+            """,
+            line=9,
+        ),
+        # A method stepping self.optimizer.
+        Invalid(
+            """
+            import torch
+
+            class Agent:
+                def update(self, batch):
+                    q = self.q_net(batch.obs).gather(1, batch.act)
+                    loss = torch.nn.functional.smooth_l1_loss(q, batch.target)
+                    self.optimizer.zero_grad()
+                    self.optimizer.step()
+                    loss.backward()
+            """,
+            line=9,
+        ),
+        # A while loop.
+        Invalid(
+            """
+            import torch
+
+            def train(model, data_iter, opt, max_steps):
+                step = 0
+                while step < max_steps:
+                    x, y = next(data_iter)
+                    opt.zero_grad()
+                    loss = (model(x) - y).pow(2).mean()
+                    opt.step()
+                    loss.backward()
+                    step += 1
+            """,
+            line=10,
+        ),
+        # The step in a helper of the same file.
+        Invalid(
+            """
+            import torch
+
+            def update(optimizer, scheduler):
+                optimizer.step()
+                scheduler.step()
+
+            def train(model, loader, optimizer, scheduler, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    update(optimizer, scheduler)
+                    loss.backward()
+            """,
+            line=5,
+            message_contains="before backward()",
+        ),
+    ]
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        for loop, evs in scan.units():
+            first = next((i for i, e in enumerate(evs) if e.kind == "S"), None)
+            if first is None:
+                continue
+            s = evs[first]
+            if s.extra is True or _step_rel(s, loop):
+                continue
+            if any(e.kind in ("B", "Q") or (e.kind == "G" and not _step_zeroing(e)) for e in evs[:first]):
+                continue
+            for e in evs[first + 1 :]:
+                if e.kind in ("Z", "Q") or (e.kind == "S" and e.extra is True):
+                    break
+                if e.kind == "B":
+                    self.found(s.node)
+                    break
+
+
+class ClipGradMisplaced(_StepRule):
+    """## What it does
+    Flags gradient clipping (`torch.nn.utils.clip_grad_norm_`, `clip_grad_value_`,
+    `accelerator.clip_grad_norm_`, `fabric.clip_gradients`, `self.clip_gradients`, FSDP's
+    `model.clip_grad_norm_`) placed where it cannot affect the update:
+
+    - before the first `backward()` of the iteration, when a `backward()` and then a `step()` follow;
+    - after the last `optimizer.step()` of the iteration, with no `backward()` between them or after.
+
+    Helpers defined in the same file are followed.
+
+    Left alone: clipping between `backward()` and `step()` (also inside an accumulation guard), clipping
+    that only measures the norm (`max_norm=float('inf')`), clipping between two optimisers' steps (GANs:
+    the second model's backward follows), and clipping in hooks (`on_before_optimizer_step`) that have no
+    backward or step of their own.
+
+    ## Why is this bad?
+    Clipping rescales the gradients currently stored in `.grad`. Before `backward()` these are zeros,
+    `None` or last iteration's already-applied values; after `step()` the update has already used the
+    unclipped gradients. Either way the model trains without the clipping the recipe relies on, and
+    exploding gradients are not caught.
+
+    ## Example
+    ```python
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    loss.backward()
+    optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    ```
+    """
+
+    code = "NN206"
+    name = "clip-grad-misplaced"
+    message = "gradient clipping outside backward()..step(): it clips gradients that are not computed yet or already applied; clip after backward() and before step()"
+    requires = (("clip_grad", "clip_gradients"), "step")
+
+    _BEFORE = "gradient clipping before backward(): it clips the gradients of the previous iteration (or zeros), not the ones step() applies; clip after backward() and before step()"
+    _AFTER = "gradient clipping after optimizer.step(): the update has already used the unclipped gradients; clip after backward() and before step()"
+
+    # -- cases --
+    VALID = [
+        # Between backward and step.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion, max_norm=1.0):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                optimizer.step()
+        """,
+        # Inside the accumulation guard, before the step; AMP with unscale_.
+        """
+        import torch
+        from torch.nn.utils import clip_grad_norm_
+
+        scaler = torch.amp.GradScaler("cuda")
+
+        def train(model, loader, optimizer, criterion, accum):
+            for i, (x, y) in enumerate(loader):
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y) / accum
+                scaler.scale(loss).backward()
+                if (i + 1) % accum == 0:
+                    scaler.unscale_(optimizer)
+                    clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad()
+        """,
+        # Measuring the norm after the step (max_norm=inf clips nothing).
+        """
+        import math
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+                total = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf)
+        """,
+        # GAN: each model clipped after its own backward.
+        """
+        import torch
+        import torch.nn as nn
+
+        def train(loader, G, D, opt_g, opt_d, d_loss_fn, g_loss_fn):
+            for batch in loader:
+                opt_d.zero_grad()
+                d_loss_fn(batch).backward()
+                nn.utils.clip_grad_norm_(D.parameters(), 10.0)
+                opt_d.step()
+                opt_g.zero_grad()
+                g_loss_fn(batch).backward()
+                nn.utils.clip_grad_norm_(G.parameters(), 10.0)
+                opt_g.step()
+        """,
+        # A Lightning hook: no backward or step of its own.
+        """
+        import torch
+        import lightning as L
+
+        class Model(L.LightningModule):
+            def on_before_optimizer_step(self, optimizer):
+                torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
+
+            def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+                self.clip_gradients(optimizer, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+        """,
+        # Clipping in a helper called between backward and step.
+        """
+        import torch
+
+        def clip(model):
+            torch.nn.utils.clip_grad_value_(model.parameters(), 0.5)
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                clip(model)
+                optimizer.step()
+        """,
+        # The backward runs in a helper we cannot see.
+        """
+        import torch
+        from .base import BaseModel
+
+        class Model(BaseModel):
+            def optimize_parameters(self):
+                self.optimizer.zero_grad()
+                self.backward_G()
+                torch.nn.utils.clip_grad_norm_(self.netG.parameters(), 5.0)
+                self.optimizer.step()
+        """,
+        # Gradients computed with autograd.grad and written by hand.
+        """
+        import torch
+
+        def step(model, optimizer, loss):
+            params = [p for p in model.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(loss, params)
+            for p, g in zip(params, grads):
+                p.grad = g
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+        """,
+        # accelerate: clip after accelerator.backward.
+        """
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+
+        def train(model, loader, optimizer):
+            for batch in loader:
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad()
+        """,
+        # RL update (stable-baselines3 style).
+        """
+        import torch as th
+        from torch.nn import functional as F
+
+        class PPO:
+            def train(self):
+                for epoch in range(self.n_epochs):
+                    for rollout_data in self.rollout_buffer.get(self.batch_size):
+                        loss = self.compute_loss(rollout_data)
+                        self.policy.optimizer.zero_grad()
+                        loss.backward()
+                        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                        self.policy.optimizer.step()
+        """,
+    ]
+    INVALID = [
+        # Before backward.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    loss.backward()
+                    optimizer.step()
+            """,
+            line=8,
+            message_contains="before backward()",
+        ),
+        # After the step.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.5)
+            """,
+            line=10,
+            message_contains="after optimizer.step()",
+        ),
+        # After scaler.step.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            """,
+            line=15,
+        ),
+        # accelerate, before backward.
+        Invalid(
+            """
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+
+            def train(model, loader, optimizer):
+                for batch in loader:
+                    optimizer.zero_grad()
+                    loss = model(**batch).loss
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                    accelerator.backward(loss)
+                    optimizer.step()
+            """,
+            line=10,
+        ),
+        # Lightning manual optimisation, before manual_backward.
+        Invalid(
+            """
+            import lightning as L
+
+            class Model(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    opt.zero_grad()
+                    loss = self.loss_fn(self(batch[0]), batch[1])
+                    self.clip_gradients(opt, gradient_clip_val=0.5, gradient_clip_algorithm="norm")
+                    self.manual_backward(loss)
+                    opt.step()
+            """,
+            line=9,
+        ),
+        # clip_grad_value_ after step and zero_grad.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    nn.utils.clip_grad_value_(model.parameters(), clip_value=1.0)
+            """,
+            line=10,
+        ),
+        # A train_step function.
+        Invalid(
+            """
+            import torch
+
+            def train_step(model, batch, optimizer, criterion, clip):
+                optimizer.zero_grad()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                loss = criterion(model(batch[0]), batch[1])
+                loss.backward()
+                optimizer.step()
+                return loss
+            """,
+            line=6,
+        ),
+        # Accumulation: clipped after the step inside the guard.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion, accum):
+                for i, (x, y) in enumerate(loader):
+                    (criterion(model(x), y) / accum).backward()
+                    if (i + 1) % accum == 0:
+                        optimizer.step()
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                        optimizer.zero_grad()
+            """,
+            line=9,
+        ),
+        # Imported by name, before backward, in a class.
+        Invalid(
+            """
+            from torch.nn.utils import clip_grad_norm_
+
+            class Trainer:
+                def fit(self, loader):
+                    for batch in loader:
+                        self.optimizer.zero_grad()
+                        clip_grad_norm_(self.model.parameters(), self.max_norm)
+                        loss = self.model(batch)
+                        loss.backward()
+                        self.optimizer.step()
+            """,
+            line=8,
+        ),
+    ]
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        for loop, evs in scan.units():
+            for c_index, c in enumerate(evs):
+                if c.kind != "C" or c.extra[1]:
+                    continue
+                before, after = evs[:c_index], evs[c_index + 1 :]
+                if not any(self._backward_like(e) for e in before):
+                    k = next((i for i, e in enumerate(after) if e.kind == "B"), None)
+                    if k is not None and any(e.kind == "S" and e.extra is not True for e in after[k + 1 :]):
+                        self.found(c.node, self._BEFORE)
+                    continue
+                if _step_depth(_step_rel(c, loop)):
+                    continue
+                m = next((i for i in range(len(before) - 1, -1, -1) if before[i].kind == "S"), None)
+                if m is None or before[m].extra is True or _step_depth(_step_rel(before[m], loop)):
+                    continue
+                if any(self._backward_like(e) for e in before[m + 1 :]) or any(self._backward_like(e) for e in after):
+                    continue
+                if any(e.kind == "B" for e in before[:m]):
+                    self.found(c.node, self._AFTER)
+
+    @staticmethod
+    def _backward_like(e: _StepEvent) -> bool:
+        return e.kind in ("B", "Q", "G") or (e.kind == "S" and e.extra is True)
+
+
+class ClipWithoutUnscale(_StepRule):
+    """## What it does
+    Flags `torch.nn.utils.clip_grad_norm_` / `clip_grad_value_` applied after a backward through an AMP
+    `GradScaler` (`scaler.scale(loss).backward()`, also through a variable) with no
+    `scaler.unscale_(optimizer)` between the backward and the clipping. The scaler is a
+    `torch.amp.GradScaler`/`torch.cuda.amp.GradScaler` (or anything named `*scaler*` with a
+    `.scale(...)` method). Helpers defined in the same file are followed.
+
+    Left alone: `scaler.unscale_(optimizer)` before the clipping (also under the same `if`),
+    `accelerator.clip_grad_norm_` / Lightning / Fabric clipping (they unscale themselves), timm's
+    `loss_scaler(loss, optimizer, clip_grad=...)`, norm measurement with `max_norm=inf`, and backward
+    without a scaler.
+
+    ## Why is this bad?
+    Until `unscale_` runs, the gradients are multiplied by the loss scale (65536 at first). The
+    clipping threshold then applies to the scaled norm, so every step is clipped to a tiny fraction of
+    the intended size (or, with `clip_grad_value_`, all gradients are flattened to ±max): the learning
+    rate is effectively divided by the scale and training stalls.
+
+    ## Example
+    ```python
+    scaler.scale(loss).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(optimizer)
+    scaler.update()
+    ```
+
+    ## Use instead
+    ```python
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(optimizer)
+    scaler.update()
+    ```
+
+    ## Fix safety
+    Unsafe: the fix inserts `scaler.unscale_(optimizer)` on its own line before the clipping (offered
+    only when the clipping statement stands alone on its line, the iteration steps exactly one optimiser
+    through this scaler, at the same loop level, and nothing else in it calls `unscale_`). It changes the
+    numbers the model trains with — which is the point — and `unscale_` may be called only once per
+    optimiser between two `update()` calls, so code that also unscales somewhere we cannot see would
+    then raise.
+    """
+
+    code = "NN207"
+    name = "clip-without-unscale"
+    message = "gradients clipped while still scaled by GradScaler: the threshold applies to the scaled norm; call scaler.unscale_(optimizer) before clipping"
+    requires = ("scale", "clip_grad", "backward")
+    fixable = True
+
+
+    # -- cases --
+    VALID = [
+        # unscale_ first.
+        """
+        import torch
+
+        scaler = torch.amp.GradScaler("cuda")
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+        """,
+        # unscale_ under the same condition (yolov5, timm style).
+        """
+        import torch
+        from torch.cuda import amp
+
+        scaler = amp.GradScaler(enabled=True)
+
+        def train(model, loader, optimizer, criterion, accumulate, clip_grad):
+            for i, (imgs, targets) in enumerate(loader):
+                with amp.autocast():
+                    loss = criterion(model(imgs), targets)
+                scaler.scale(loss).backward()
+                if (i + 1) % accumulate == 0:
+                    if clip_grad is not None:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=clip_grad)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad()
+        """,
+        # accelerate unscales inside its own clip_grad_norm_.
+        """
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(mixed_precision="fp16")
+
+        def train(model, loader, optimizer):
+            for batch in loader:
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad()
+        """,
+        # No scaler.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+        """,
+        # timm's NativeScaler unscales before clipping.
+        """
+        import torch
+        from timm.utils import NativeScaler
+
+        loss_scaler = NativeScaler()
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                with torch.autocast("cuda"):
+                    loss = criterion(model(x), y)
+                optimizer.zero_grad()
+                loss_scaler(loss, optimizer, clip_grad=1.0, parameters=model.parameters())
+        """,
+        # Measuring the (scaled) norm only.
+        """
+        import torch
+
+        scaler = torch.cuda.amp.GradScaler()
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                scaler.scale(criterion(model(x), y)).backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+                scaler.step(optimizer)
+                scaler.update()
+        """,
+        # unscale_ in a helper method.
+        """
+        import torch
+
+        class Trainer:
+            def _clip(self):
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_norm)
+
+            def step(self, loss):
+                self.scaler.scale(loss).backward()
+                self._clip()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+        """,
+        # apex amp: clip the master parameters, no GradScaler.
+        """
+        import torch
+        from apex import amp
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                with amp.scale_loss(loss, optimizer) as scaled_loss:
+                    scaled_loss.backward()
+                torch.nn.utils.clip_grad_norm_(amp.master_params(optimizer), 1.0)
+                optimizer.step()
+        """,
+        # A plain backward after a scaled one (two losses, only the second clipped).
+        """
+        import torch
+
+        scaler = torch.amp.GradScaler()
+
+        def train(model, aux, loader, optimizer, aux_opt, criterion):
+            for x, y in loader:
+                scaler.scale(criterion(model(x), y)).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                aux_loss = aux(x).mean()
+                aux_loss.backward()
+                torch.nn.utils.clip_grad_norm_(aux.parameters(), 1.0)
+                aux_opt.step()
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.scale(loss).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+            """,
+            line=12,
+            fixed="""
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+            """,
+        ),
+        # Under a condition, in a class.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+                    self.scaler = torch.amp.GradScaler("cuda")
+
+                def train_step(self, batch):
+                    self.optimizer.zero_grad()
+                    with torch.autocast("cuda"):
+                        loss = self.model(batch)
+                    self.scaler.scale(loss).backward()
+                    if self.clip:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+            """,
+            line=16,
+            fixed="""
+            import torch
+
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+                    self.scaler = torch.amp.GradScaler("cuda")
+
+                def train_step(self, batch):
+                    self.optimizer.zero_grad()
+                    with torch.autocast("cuda"):
+                        loss = self.model(batch)
+                    self.scaler.scale(loss).backward()
+                    if self.clip:
+                        self.scaler.unscale_(self.optimizer)
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+            """,
+        ),
+        # Through a variable, a scaler with another name, clip_grad_value_, the norm assigned.
+        Invalid(
+            """
+            import torch
+            from torch.nn.utils import clip_grad_value_
+
+            amp_helper = torch.amp.GradScaler("cuda")
+
+            def train(model, loader, opt, criterion):
+                for x, y in loader:
+                    opt.zero_grad()
+                    with torch.autocast("cuda"):
+                        loss = criterion(model(x), y)
+                    scaled = amp_helper.scale(loss)
+                    scaled.backward()
+                    grad_norm = clip_grad_value_(model.parameters(), 0.1)
+                    amp_helper.step(opt)
+                    amp_helper.update()
+            """,
+            line=14,
+            fixed="""
+            import torch
+            from torch.nn.utils import clip_grad_value_
+
+            amp_helper = torch.amp.GradScaler("cuda")
+
+            def train(model, loader, opt, criterion):
+                for x, y in loader:
+                    opt.zero_grad()
+                    with torch.autocast("cuda"):
+                        loss = criterion(model(x), y)
+                    scaled = amp_helper.scale(loss)
+                    scaled.backward()
+                    amp_helper.unscale_(opt)
+                    grad_norm = clip_grad_value_(model.parameters(), 0.1)
+                    amp_helper.step(opt)
+                    amp_helper.update()
+            """,
+        ),
+        # unscale_ after the clipping: reported, no fix.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    scaler.scale(criterion(model(x), y)).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.unscale_(optimizer)
+                    scaler.step(optimizer)
+                    scaler.update()
+            """,
+            line=10,
+        ),
+        # Gradient accumulation.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion, accum_steps):
+                for i, (x, y) in enumerate(loader):
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y) / accum_steps
+                    scaler.scale(loss).backward()
+                    if (i + 1) % accum_steps == 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                        scaler.step(optimizer)
+                        scaler.update()
+                        optimizer.zero_grad()
+            """,
+            line=13,
+            fixed="""
+            import torch
+            import torch.nn as nn
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion, accum_steps):
+                for i, (x, y) in enumerate(loader):
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y) / accum_steps
+                    scaler.scale(loss).backward()
+                    if (i + 1) % accum_steps == 0:
+                        scaler.unscale_(optimizer)
+                        nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+                        scaler.step(optimizer)
+                        scaler.update()
+                        optimizer.zero_grad()
+            """,
+        ),
+        # Clipping in a helper of the same class.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def clip(self):
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_norm)
+
+                def step(self, loss):
+                    self.scaler.scale(loss).backward()
+                    self.clip()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                    self.optimizer.zero_grad()
+            """,
+            line=6,
+        ),
+        # Two optimisers through one scaler: reported, no fix.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.amp.GradScaler()
+
+            def train(model, loader, opt_a, opt_b, criterion):
+                for x, y in loader:
+                    scaler.scale(criterion(model(x), y)).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(opt_a)
+                    scaler.step(opt_b)
+                    scaler.update()
+            """,
+            line=9,
+        ),
+        # A train_step function.
+        Invalid(
+            """
+            import torch
+
+            def train_step(model, batch, optimizer, scaler):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = model(**batch).loss
+                scaler.scale(loss).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                return loss.detach()
+            """,
+            line=8,
+            fixed="""
+            import torch
+
+            def train_step(model, batch, optimizer, scaler):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = model(**batch).loss
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                return loss.detach()
+            """,
+        ),
+    ]
+    VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        for loop, evs in scan.units():
+            for c_index, c in enumerate(evs):
+                if c.kind != "C" or not c.extra[0] or c.extra[1]:
+                    continue
+                k = next((i for i in range(c_index - 1, -1, -1) if evs[i].kind == "B"), None)
+                if k is None or not evs[k].key:
+                    continue
+                if any(e.kind == "U" for e in evs[k:c_index]):
+                    continue
+                self.found(c.node, fix=self._fix(evs, c, evs[k].key, loop))
+
+    def _fix(self, evs: list[_StepEvent], c: _StepEvent, scaler: str, loop):
+        if c.indent is None or c.line is None or c.inlined or any(e.kind == "U" for e in evs):
+            return None
+        loops = [p for p in c.path if p[1] == "loop"]
+        optimizers = {
+            e.key for e in evs if e.kind == "S" and isinstance(e.extra, tuple) and e.extra[1] == scaler and e.key
+        }
+        steps = [e for e in evs if e.kind == "S" and e.key in optimizers]
+        if len(optimizers) != 1 or any([p for p in s.path if p[1] == "loop"] != loops for s in steps):
+            return None
+        (optimizer,) = optimizers
+        text = f"{scaler}.unscale_({optimizer})\n{c.indent}{self.ctx.code(c.line)}"
+        return self.fix("unsafe", (c.line, text), description=f"call {scaler}.unscale_({optimizer}) first")
+
+
+class SchedulerBeforeOptimizer(_StepRule):
+    """## What it does
+    Flags `scheduler.step()` that runs before the first `optimizer.step()` of the same iteration — at
+    the top of the batch loop or of the epoch loop (with the optimiser step in the batch loop below or in
+    a `train(...)` helper defined in the same file), or at the start of a `train_one_epoch` function.
+
+    A scheduler is a `torch.optim.lr_scheduler` object (not `ReduceLROnPlateau`), a `transformers`
+    `get_*_schedule*`/`get_scheduler` result, a local `LRScheduler` subclass, or — when its construction
+    is not seen — a variable named `scheduler`, `lr_scheduler`, `sched` ... stepped without arguments
+    (timm's `lr_scheduler.step(epoch)` and diffusers' `noise_scheduler.step(...)` take arguments and are
+    other APIs). Optimiser steps include `scaler.step(optimizer)`.
+
+    Left alone: the scheduler stepped after the optimiser (in the same loop or after the batch loop),
+    a scheduler step under a condition (`if epoch > 0:`; a check that the scheduler exists is fine),
+    fast-forward loops when resuming (`for _ in range(start_epoch): scheduler.step()`), and schedulers
+    of other libraries.
+
+    ## Why is this bad?
+    Since PyTorch 1.1 the scheduler is meant to be stepped after the optimiser. Stepping it first skips
+    the first value of the schedule (a warm-up starts one step late, a step decay happens one epoch
+    early) and PyTorch warns "Detected call of `lr_scheduler.step()` before `optimizer.step()`".
+
+    ## Example
+    ```python
+    for epoch in range(epochs):
+        scheduler.step()
+        train_one_epoch(model, loader, optimizer)
+    ```
+
+    ## Use instead
+    ```python
+    for epoch in range(epochs):
+        train_one_epoch(model, loader, optimizer)
+        scheduler.step()
+    ```
+    """
+
+    code = "NN209"
+    name = "scheduler-before-optimizer"
+    message = "scheduler.step() runs before optimizer.step(): the first value of the schedule is skipped (PyTorch >= 1.1 order); step the scheduler after the optimizer"
+    requires = (("sched", "Sched", "_LR", "LR("), "step")
+
+    # -- cases --
+    VALID = [
+        # After the optimiser, per batch and per epoch.
+        """
+        import torch
+        from torch.optim.lr_scheduler import OneCycleLR, StepLR
+
+        def train(model, loader, optimizer, criterion, epochs):
+            batch_sched = OneCycleLR(optimizer, max_lr=0.1, total_steps=epochs * len(loader))
+            epoch_sched = StepLR(optimizer, step_size=30)
+            for epoch in range(epochs):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+                    batch_sched.step()
+                epoch_sched.step()
+        """,
+        # A guard that skips the first epoch.
+        """
+        import torch
+
+        def main(model, loader, optimizer, scheduler, epochs):
+            for epoch in range(epochs):
+                if epoch > 0:
+                    scheduler.step()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x, y).backward()
+                    optimizer.step()
+        """,
+        # ReduceLROnPlateau steps on a metric.
+        """
+        import torch
+
+        def main(model, loader, optimizer, epochs, validate, train):
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+            val_loss = float("inf")
+            for epoch in range(epochs):
+                plateau.step(val_loss)
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x, y).backward()
+                    optimizer.step()
+                val_loss = validate(model)
+        """,
+        # timm's scheduler takes the epoch; diffusers' noise scheduler samples.
+        """
+        import torch
+        from timm.scheduler import create_scheduler_v2
+
+        def train(model, loader, optimizer, noise_scheduler, start_epoch, epochs):
+            lr_scheduler, _ = create_scheduler_v2(optimizer, sched="cosine", num_epochs=epochs)
+            for epoch in range(start_epoch, epochs):
+                lr_scheduler.step(epoch)
+                for batch in loader:
+                    latents = batch["latents"]
+                    for t in noise_scheduler.timesteps:
+                        latents = noise_scheduler.step(model(latents, t), t, latents).prev_sample
+                    optimizer.zero_grad()
+                    model.loss(latents).backward()
+                    optimizer.step()
+        """,
+        # Fast-forward when resuming, then the normal order.
+        """
+        import torch
+
+        def main(model, loader, optimizer, start_epoch, epochs):
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[30, 60])
+            for _ in range(start_epoch):
+                scheduler.step()
+            for epoch in range(start_epoch, epochs):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    model(x, y).backward()
+                    optimizer.step()
+                scheduler.step()
+        """,
+        # Warm-up scheduler after the step (pytorch-cifar100 style).
+        """
+        import torch
+
+        def train(epoch, net, loader, optimizer, loss_function, warmup_scheduler, warm):
+            for batch_index, (images, labels) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = loss_function(net(images), labels)
+                loss.backward()
+                optimizer.step()
+                if epoch <= warm:
+                    warmup_scheduler.step()
+        """,
+        # Not learning-rate schedulers: KL annealing, a teacher-forcing schedule.
+        """
+        import torch
+
+        def train(model, loader, optimizer, beta_scheduler, tf_scheduler):
+            for x in loader:
+                beta_scheduler.step()
+                tf_scheduler.step()
+                optimizer.zero_grad()
+                model.elbo(x, beta=beta_scheduler.value).backward()
+                optimizer.step()
+        """,
+        # Stepped in a function without an optimiser step.
+        """
+        import torch
+
+        def on_epoch_end(scheduler, logger):
+            scheduler.step()
+            logger.log(scheduler.get_last_lr())
+
+        def train(model, loader, optimizer):
+            for x, y in loader:
+                optimizer.zero_grad()
+                model(x, y).backward()
+                optimizer.step()
+        """,
+        # transformers warm-up in order, with AMP.
+        """
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        scaler = torch.amp.GradScaler()
+
+        def train(model, loader, optimizer, num_training_steps):
+            lr_scheduler = get_linear_schedule_with_warmup(optimizer, 100, num_training_steps)
+            for batch in loader:
+                with torch.autocast("cuda"):
+                    loss = model(**batch).loss
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+        """,
+        # The scheduler stepped at the end of the previous function body, the train loop elsewhere.
+        """
+        import torch
+        from engine import train_one_epoch
+
+        def main(model, loader, optimizer, scheduler, epochs):
+            for epoch in range(epochs):
+                scheduler.step()
+                train_one_epoch(model, loader, optimizer)
+        """,
+    ]
+    INVALID = [
+        # At the top of the epoch loop, a train() helper of the same file.
+        Invalid(
+            """
+            import torch
+            import torch.optim as optim
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+
+            def main(model, loader, criterion, epochs):
+                optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+                scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=30, gamma=0.1)
+                for epoch in range(epochs):
+                    scheduler.step()
+                    train(model, loader, optimizer, criterion)
+            """,
+            line=15,
+        ),
+        # Per batch, before the optimiser.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, scheduler, criterion):
+                for x, y in loader:
+                    scheduler.step()
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+            """,
+            line=6,
+        ),
+        # At the start of a train_one_epoch function.
+        Invalid(
+            """
+            import torch
+
+            def train_one_epoch(model, loader, optimizer, lr_scheduler, criterion):
+                lr_scheduler.step()
+                model.train()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+            """,
+            line=5,
+        ),
+        # transformers warm-up.
+        Invalid(
+            """
+            from transformers import get_cosine_schedule_with_warmup
+
+            def train(model, loader, optimizer, total_steps):
+                sched = get_cosine_schedule_with_warmup(optimizer, 500, total_steps)
+                for step, batch in enumerate(loader):
+                    sched.step()
+                    loss = model(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            line=7,
+        ),
+        # A guard on the scheduler's existence.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion, scheduler=None):
+                for x, y in loader:
+                    if scheduler is not None:
+                        scheduler.step()
+                    optimizer.zero_grad()
+                    criterion(model(x), y).backward()
+                    optimizer.step()
+            """,
+            line=7,
+        ),
+        # AMP.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.amp.GradScaler("cuda")
+
+            def train(model, loader, optimizer, scheduler):
+                for batch in loader:
+                    scheduler.step()
+                    with torch.autocast("cuda"):
+                        loss = model(batch)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad()
+            """,
+            line=8,
+        ),
+        # A torch scheduler built in __init__, stepped with the epoch (the pre-1.1 idiom).
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def __init__(self, model):
+                    self.model = model
+                    self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+                    self.lr_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=100)
+
+                def train_epoch(self, epoch, loader):
+                    self.lr_sched.step(epoch)
+                    for x, y in loader:
+                        self.optimizer.zero_grad()
+                        self.model.loss(x, y).backward()
+                        self.optimizer.step()
+            """,
+            line=11,
+        ),
+        # Lightning manual optimisation.
+        Invalid(
+            """
+            import lightning as L
+
+            class Model(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    opt = self.optimizers()
+                    sch = self.lr_schedulers()
+                    sch.step()
+                    opt.zero_grad()
+                    self.manual_backward(self.loss_fn(self(batch[0]), batch[1]))
+                    opt.step()
+            """,
+            line=8,
+        ),
+        # A script at module level.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            model = nn.Linear(4, 1)
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.95)
+            for epoch in range(20):
+                scheduler.step()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    nn.functional.mse_loss(model(x), y).backward()
+                    optimizer.step()
+            """,
+            line=9,
+        ),
+    ]
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        for loop, evs in scan.units():
+            first = next((i for i, e in enumerate(evs) if e.kind == "S"), None)
+            if first is None:
+                continue
+            for e in evs[:first]:
+                if e.kind == "L" and self._unconditional(e, loop):
+                    self.found(e.node)
+
+    def _unconditional(self, e: _StepEvent, loop) -> bool:
+        for entry in _step_rel(e, loop):
+            if entry[1] != "if" or entry[2] is None:
+                return False
+            names = {dotted_name(n) for n in _expr_nodes(entry[2]) if isinstance(n, (cst.Name, cst.Attribute))}
+            if e.key not in names and not any(n and _step_sched_name(n) for n in names):
+                return False
+        return True
+
+
+def _step_names(expr: cst.CSTNode | None) -> set[str]:
+    """Dotted names read by ``expr`` (``outputs.loss`` and ``outputs``), not entering nested scopes."""
+    out: set[str] = set()
+    if expr is None:
+        return out
+    for node in _expr_nodes(expr):
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            key = dotted_name(node)
+            if key:
+                out.add(key)
+    return out
+
+
+def _step_detached_value(value: cst.BaseExpression | None) -> bool:
+    """A value that holds no graph: ``loss.item()``, ``float(loss)``, ``loss.detach()``, ``loss.data``, a number."""
+    if value is None:
+        return False
+    if isinstance(value, (cst.Integer, cst.Float)) or number_value(value) is not None:
+        return True
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and call_name(value) in _LOSS_KEEP_METHODS:
+        value = value.func.value
+    if isinstance(value, cst.Call):
+        name = call_name(value)
+        return name in _STEP_DETACH_CALLS or name in _LOSS_DETACH_METHODS
+    if isinstance(value, cst.Attribute):
+        return value.attr.value == "data"
+    return False
+
+
+class LossAccumulatedWithGraph(_StepRule):
+    """## What it does
+    Flags a loss tensor added to (or appended to) an accumulator that outlives the iteration — a
+    variable bound before the loop, an attribute, a list — without `.item()`, `.detach()` or
+    `float()`: `total_loss += loss`, `running = running + loss * x.size(0)`, `epoch_loss += loss.mean()`,
+    `losses.append(loss)`, `history["loss"].append(loss)`, and in a Lightning `training_step`,
+    `self.epoch_loss += loss`.
+
+    The accumulated value must be part of what the iteration backpropagates (`loss.backward()`,
+    `scaler.scale(loss).backward()`, `accelerator.backward(loss)`, a sum of parts that is
+    backpropagated, the loss a `training_step` returns) and hold a loss (named for one, or the result
+    of a loss function or module, or the backward target itself).
+
+    Left alone: `loss_sum += loss.item()`, `+= float(loss)`, `+= loss.detach()`, `+= loss.data`; an
+    accumulator reset inside the iteration (summing the parts of one step's loss); an accumulator that
+    is itself backpropagated later (`total.backward()` after a micro-batch loop,
+    `torch.stack(losses).mean().backward()`); accumulation under `torch.no_grad()`; values that were
+    turned into numbers before (`loss = loss.item()`); metric objects (`meter.update(loss)`), which are
+    not followed.
+
+    ## Why is this bad?
+    A loss tensor carries its autograd graph. Adding it to a long-lived accumulator builds one ever-
+    growing graph that references every iteration's activations, so memory grows until the epoch ends
+    (or the process runs out of memory), and the accumulation itself is recorded for autograd.
+
+    ## Example
+    ```python
+    total_loss = 0.0
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss
+    ```
+
+    ## Use instead
+    ```python
+    total_loss = 0.0
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.detach()  # or loss.item() for a Python float
+    ```
+
+    ## Fix safety
+    Safe: for `+=` and `x = x + ...` the fix appends `.detach()` to the loss term, which keeps the
+    value, the dtype, the device and the type of the accumulator (a tensor stays a tensor, so later
+    `total_loss.item()` calls still work) and drops only the graph. `.append(loss)` gets no fix: what the
+    list holds may be stacked or compared with other tensors later.
+    """
+
+    code = "NN208"
+    name = "loss-accumulated-with-graph"
+    message = "a loss tensor is accumulated across iterations with its autograd graph: every iteration's graph stays alive (memory grows); accumulate loss.detach() or loss.item()"
+    requires = (("backward", "training_step"), ("+=", "append", "+ "))
+    fixable = True
+
+
+    # -- cases --
+    VALID = [
+        # .item(), float(), .detach(), .data.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            total_loss, running, epoch_loss, s = 0.0, 0.0, 0.0, 0.0
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item()
+                running += float(loss) * x.size(0)
+                epoch_loss += loss.detach()
+                s = s + loss.data
+        """,
+        # Summing the parts of one step's loss, then backpropagating the sum.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                optimizer.zero_grad()
+                outputs = model(x)
+                loss = 0
+                for out in outputs:
+                    loss += criterion(out, y)
+                loss.backward()
+                optimizer.step()
+        """,
+        # Accumulated over micro-batches, then backpropagated.
+        """
+        import torch
+
+        def step(model, micro_batches, optimizer, criterion):
+            optimizer.zero_grad()
+            total = 0
+            losses = []
+            for x, y in micro_batches:
+                loss = criterion(model(x), y)
+                total = total + loss
+                losses.append(loss)
+            total.backward()
+            torch.stack(losses).mean().backward()
+            optimizer.step()
+        """,
+        # Evaluation under no_grad.
+        """
+        import torch
+
+        def evaluate(model, loader, criterion):
+            val_loss = 0
+            with torch.no_grad():
+                for x, y in loader:
+                    val_loss += criterion(model(x), y)
+            return val_loss / len(loader)
+        """,
+        # The loss became a number first.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            total = 0
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                loss = loss.item()
+                total += loss
+        """,
+        # Not a loss: accuracy counters, sample counts.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            correct, seen = 0, 0
+            for x, y in loader:
+                optimizer.zero_grad()
+                out = model(x)
+                loss = criterion(out, y)
+                loss.backward()
+                optimizer.step()
+                correct += (out.argmax(1) == y).sum()
+                seen += y.size(0)
+        """,
+        # Reset with every optimiser step (torchtune's running loss over one accumulation window).
+        """
+        import torch
+
+        def train(model, loader, optimizer, loss_fn, accum):
+            running_loss = 0
+            for idx, batch in enumerate(loader):
+                current_loss = loss_fn(model(batch["x"]), batch["y"])
+                running_loss += current_loss
+                current_loss.backward()
+                if (idx + 1) % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    print(running_loss.item())
+                    running_loss = 0
+        """,
+        # Meters are not followed; Lightning logging.
+        """
+        import torch
+        import lightning as L
+
+        def train(model, loader, optimizer, criterion, losses):
+            for x, y in loader:
+                loss = criterion(model(x), y)
+                losses.update(loss, x.size(0))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+        class Model(L.LightningModule):
+            def training_step(self, batch, batch_idx):
+                loss = self.criterion(self(batch[0]), batch[1])
+                self.log("train_loss", loss)
+                self.outputs.append(loss.detach())
+                self.total += loss.item()
+                return loss
+        """,
+        # Gradient accumulation: the scaled loss is backpropagated, the number is logged.
+        """
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+
+        def train(model, loader, optimizer, accum):
+            total_loss = 0
+            for step, batch in enumerate(loader):
+                outputs = model(**batch)
+                loss = outputs.loss / accum
+                accelerator.backward(loss)
+                total_loss += loss.detach().float()
+                if step % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+        """,
+        # A per-iteration accumulator reset at the top of the iteration.
+        """
+        import torch
+
+        def train(model, loader, optimizer, criterion):
+            for x, y in loader:
+                batch_loss = 0
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                batch_loss += loss
+                print(batch_loss)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                total_loss = 0.0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total_loss += loss
+                return total_loss / len(loader)
+            """,
+            line=11,
+            fixed="""
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                total_loss = 0.0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    total_loss += loss.detach()
+                return total_loss / len(loader)
+            """,
+        ),
+        # Weighted by the batch size, in an epoch loop.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            def train(model, loader, optimizer, epochs):
+                criterion = nn.CrossEntropyLoss()
+                for epoch in range(epochs):
+                    running_loss = 0.0
+                    for inputs, labels in loader:
+                        optimizer.zero_grad()
+                        outputs = model(inputs)
+                        loss = criterion(outputs, labels)
+                        loss.backward()
+                        optimizer.step()
+                        running_loss += loss * inputs.size(0)
+                    print(epoch, running_loss / len(loader.dataset))
+            """,
+            line=15,
+            fixed="""
+            import torch
+            import torch.nn as nn
+
+            def train(model, loader, optimizer, epochs):
+                criterion = nn.CrossEntropyLoss()
+                for epoch in range(epochs):
+                    running_loss = 0.0
+                    for inputs, labels in loader:
+                        optimizer.zero_grad()
+                        outputs = model(inputs)
+                        loss = criterion(outputs, labels)
+                        loss.backward()
+                        optimizer.step()
+                        running_loss += loss.detach() * inputs.size(0)
+                    print(epoch, running_loss / len(loader.dataset))
+            """,
+        ),
+        # x = x + loss.
+        Invalid(
+            """
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                epoch_loss = 0
+                for x, y in loader:
+                    opt.zero_grad()
+                    mse = F.mse_loss(model(x), y)
+                    mse.backward()
+                    opt.step()
+                    epoch_loss = epoch_loss + mse
+                return epoch_loss
+            """,
+            line=11,
+            fixed="""
+            import torch.nn.functional as F
+
+            def train(model, loader, opt):
+                epoch_loss = 0
+                for x, y in loader:
+                    opt.zero_grad()
+                    mse = F.mse_loss(model(x), y)
+                    mse.backward()
+                    opt.step()
+                    epoch_loss = epoch_loss + mse.detach()
+                return epoch_loss
+            """,
+        ),
+        # A list of loss tensors: reported, no fix.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                losses = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(loss)
+                return losses
+            """,
+            line=11,
+        ),
+        # AMP.
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion):
+                train_loss = 0
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    with torch.cuda.amp.autocast():
+                        loss = criterion(model(x), y)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    train_loss += loss
+            """,
+            line=15,
+        ),
+        # HF accelerate with outputs.loss.
+        Invalid(
+            """
+            from accelerate import Accelerator
+
+            accelerator = Accelerator()
+
+            def train(model, loader, optimizer, lr_scheduler, num_epochs):
+                for epoch in range(num_epochs):
+                    model.train()
+                    total_loss = 0
+                    for step, batch in enumerate(loader):
+                        outputs = model(**batch)
+                        loss = outputs.loss
+                        total_loss += loss
+                        accelerator.backward(loss)
+                        optimizer.step()
+                        lr_scheduler.step()
+                        optimizer.zero_grad()
+            """,
+            line=13,
+        ),
+        # Lightning: an attribute that outlives the step.
+        Invalid(
+            """
+            import lightning as L
+            import torch.nn.functional as F
+
+            class Model(L.LightningModule):
+                def training_step(self, batch, batch_idx):
+                    x, y = batch
+                    loss = F.cross_entropy(self(x), y)
+                    self.epoch_loss += loss
+                    return loss
+            """,
+            line=9,
+        ),
+        # A history dict of lists.
+        Invalid(
+            """
+            import torch
+
+            def fit(model, loader, optimizer, criterion, epochs):
+                history = {"loss": []}
+                for epoch in range(epochs):
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        loss = criterion(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+                        history["loss"].append(loss)
+                return history
+            """,
+            line=12,
+        ),
+        # The parts of a backpropagated sum.
+        Invalid(
+            """
+            import torch
+            import torch.nn.functional as F
+
+            def train_vae(model, loader, optimizer):
+                recon_total, kl_total = 0.0, 0.0
+                for x in loader:
+                    optimizer.zero_grad()
+                    recon, mu, logvar = model(x)
+                    recon_loss = F.binary_cross_entropy(recon, x, reduction="sum")
+                    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+                    total = recon_loss + kl
+                    total.backward()
+                    optimizer.step()
+                    recon_total += recon_loss
+                    kl_total += kl.item()
+            """,
+            line=15,
+            fixed="""
+            import torch
+            import torch.nn.functional as F
+
+            def train_vae(model, loader, optimizer):
+                recon_total, kl_total = 0.0, 0.0
+                for x in loader:
+                    optimizer.zero_grad()
+                    recon, mu, logvar = model(x)
+                    recon_loss = F.binary_cross_entropy(recon, x, reduction="sum")
+                    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+                    total = recon_loss + kl
+                    total.backward()
+                    optimizer.step()
+                    recon_total += recon_loss.detach()
+                    kl_total += kl.item()
+            """,
+        ),
+        # A trainer attribute, loss from a method named for it.
+        Invalid(
+            """
+            import torch
+
+            class Trainer:
+                def train_epoch(self, loader):
+                    self.running_loss = 0.0
+                    for batch in loader:
+                        self.optimizer.zero_grad()
+                        loss = self.compute_loss(batch)
+                        loss.backward()
+                        self.optimizer.step()
+                        self.running_loss += loss.mean()
+            """,
+            line=12,
+            fixed="""
+            import torch
+
+            class Trainer:
+                def train_epoch(self, loader):
+                    self.running_loss = 0.0
+                    for batch in loader:
+                        self.optimizer.zero_grad()
+                        loss = self.compute_loss(batch)
+                        loss.backward()
+                        self.optimizer.step()
+                        self.running_loss += loss.mean().detach()
+            """,
+        ),
+    ]
+    VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
+    # -- end cases --
+
+    def check(self, scan: _StepScan) -> None:
+        root_slice = self._slice(scan.events, scan.events, include_returns=scan.name == "training_step")
+        for loop, evs in scan.units():
+            lightning = loop is None and scan.name == "training_step" and scan.klass is not None
+            if loop is None and not lightning:
+                continue
+            targets = self._targets(evs, lightning)
+            if not targets:
+                continue
+            unit_slice = self._slice(evs, evs, include_returns=lightning)
+            for index, acc in enumerate(evs):
+                if acc.kind != "A" or acc.nograd or acc.inlined and lightning:
+                    continue
+                rel = _step_rel(acc, loop)
+                if _step_depth(rel):
+                    continue
+                key = acc.key
+                if lightning and not key.startswith("self."):
+                    continue
+                if self._in_slice(key, root_slice) or self._reset(key, acc, evs, index, loop):
+                    continue
+                leaves = self._grad_leaves(acc.extra, unit_slice, targets, evs[:index])
+                if not leaves:
+                    continue
+                fix = None
+                if not isinstance(acc.node, cst.Call):
+                    reps = [(leaf, f"{self.ctx.code(leaf)}.detach()") for leaf in leaves]
+                    fix = self.fix("safe", *reps, description="accumulate .detach()")
+                self.found(acc.node, fix=fix)
+
+    @staticmethod
+    def _targets(evs: list[_StepEvent], lightning: bool) -> set[str]:
+        out: set[str] = set()
+        for e in evs:
+            if e.kind == "B" or (lightning and e.kind == "R" and not e.inlined):
+                value = e.extra
+                if isinstance(value, cst.Call) and call_name(value) == "scale" and value.args:
+                    value = value.args[0].value
+                if isinstance(value, cst.Dict):
+                    value = next((el.value for el in value.elements if isinstance(el, cst.DictElement) and string_value(el.key) == "loss"), None)
+                while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and call_name(value) in _LOSS_KEEP_METHODS:
+                    value = value.func.value
+                key = dotted_name(value) if value is not None else None
+                if key:
+                    out.add(key)
+        return out
+
+    @staticmethod
+    def _slice(evs: list[_StepEvent], defs: list[_StepEvent], include_returns: bool) -> set[str]:
+        """Names that flow into what is backpropagated (a backward target, or a returned training loss)."""
+        names: set[str] = set()
+        for e in evs:
+            if e.kind == "B" or (include_returns and e.kind == "R" and not e.inlined):
+                names |= _step_names(e.extra)
+        assigns = [e for e in defs if e.kind in ("D", "A")]
+        changed = True
+        while changed:
+            changed = False
+            for e in assigns:
+                keys = e.key if e.kind == "D" else (e.key,)
+                if any(k in names for k in keys):
+                    value = e.extra[0] if e.kind == "D" else e.extra
+                    new = _step_names(value) - names
+                    if e.kind == "A":
+                        new |= {e.key} - names
+                    if new:
+                        names |= new
+                        changed = True
+        return names
+
+    @staticmethod
+    def _in_slice(key: str, names: set[str]) -> bool:
+        return key in names or any(n.startswith(key + ".") for n in names)
+
+    @staticmethod
+    def _reset(key: str, acc: _StepEvent, evs: list[_StepEvent], index: int, loop) -> bool:
+        """The accumulator is rebound within the iteration: earlier, in a block that dominates it (it sums the
+        parts of one step), or together with an optimiser step (it sums one accumulation window)."""
+        steps = [e for e in evs if e.kind == "S"]
+        for i, e in enumerate(evs):
+            if e.kind != "D" or key not in e.key or e.extra[1]:
+                continue
+            value = e.extra[0]
+            if isinstance(value, cst.BinaryOperation) and key in _step_names(value):
+                continue
+            if i < index and acc.path[: len(e.path)] == e.path:
+                return True
+            if _step_rel(e, loop) and any(s.path[: len(e.path)] == e.path for s in steps):
+                return True
+        return False
+
+    def _grad_leaves(self, value, names: set[str], targets: set[str], before: list[_StepEvent]) -> list[cst.CSTNode]:
+        if isinstance(value, cst.BinaryOperation):
+            if not isinstance(value.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)):
+                return []
+            return self._grad_leaves(value.left, names, targets, before) + self._grad_leaves(value.right, names, targets, before)
+        if isinstance(value, cst.UnaryOperation):
+            return self._grad_leaves(value.expression, names, targets, before)
+        inner = value
+        while isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and call_name(inner) in _LOSS_KEEP_METHODS:
+            if call_name(inner) in ("cpu", "to") and inner is not value:
+                break
+            inner = inner.func.value
+        if not isinstance(inner, (cst.Name, cst.Attribute)):
+            return []
+        key = dotted_name(inner)
+        if not key or key not in names:
+            return []
+        latest = None
+        for e in before:
+            if e.kind == "D" and key in e.key:
+                latest = e
+        bound = latest.extra[0] if latest is not None and not latest.extra[1] else None
+        if latest is not None and len(latest.key) == 1 and _step_detached_value(bound):
+            return []
+        if key in targets or _loss_value_name(_last(key)) or self._loss_call(bound):
+            return [value]
+        return []
+
+    def _loss_call(self, value) -> bool:
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and call_name(value) in _LOSS_KEEP_METHODS:
+            value = value.func.value
+        if not isinstance(value, cst.Call):
+            return False
+        qual = self.ctx.qualname(value.func)
+        if _loss_functional(qual):
+            return True
+        callee = dotted_name(value.func) or ""
+        return _loss_callee_name(_last(callee)) or _loss_class_name(_last(callee))
+
+
+# ---------------------------------------------------------------------------------------------
+# NN210 adam-weight-decay, NN211 extreme-learning-rate: the optimiser's construction. Helpers ``_opt_*``.
+# ---------------------------------------------------------------------------------------------
+
+_OPT_MODULE = "torch.optim."
+# weight_decay is the fifth positional parameter of Adam and Adamax (params, lr, betas, eps, weight_decay).
+_OPT_L2 = {"Adam": 4, "Adamax": 4}
+_OPT_ADAPTIVE = frozenset({"Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam"})
+_OPT_HIGH = {**{name: 0.1 for name in _OPT_ADAPTIVE}, "RMSprop": 1.0, "Adagrad": 1.0, "SGD": 25.0, "ASGD": 25.0}
+_OPT_LOW = 1e-7
+_OPT_LR_OVERRIDES = (
+    "LambdaLR", "lr_lambda", "OneCycleLR", "CyclicLR", "range_test", "LRFinder", "lr_find", "Noam", "['lr'] =",
+    '["lr"] =', "['lr']=", '["lr"]=', "set_lr(", "lr_schedule(", "adjust_learning_rate", "adjust_lr",
+)
+_OPT_PARAM_NAMES = frozenset(
+    {
+        "params", "parameters", "param_groups", "grouped_parameters", "optimizer_grouped_parameters",
+        "trainable_params", "trainable_parameters", "model_params", "model_parameters", "param_list",
+        "params_to_update", "params_to_optimize", "parameters_to_optimize", "groups", "param_dicts",
+    }
+)
+
+
+def _opt_class(ctx, call: cst.Call) -> str | None:
+    """``Adam`` for ``torch.optim.Adam(...)``, ``optim.Adam``, ``from torch.optim import Adam``, else None."""
+    qual = ctx.qualname(call.func)
+    if qual is not None:
+        if qual.startswith(_OPT_MODULE) and qual.count(".") == 2:
+            return _last(qual)
+        if qual.startswith("torch.optim.") and qual.rsplit(".", 2)[-2] in ("adam", "adamax", "adamw", "sgd", "rmsprop", "adagrad", "nadam", "radam", "asgd"):
+            return _last(qual)
+        return None
+    if isinstance(call.func, cst.Name) and "torch.optim" in ctx.imports.star_modules:
+        return call.func.value
+    return None
+
+
+class _OptValues:
+    """Numeric settings of the module: unique constants (``WD = 1e-4``) and argparse defaults."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.constants: dict[str, set[float]] = {}
+        self.arguments: dict[str, set[float]] = {}
+        for node in walk_nodes(module, (cst.Assign, cst.Call)):
+            if isinstance(node, cst.Assign):
+                if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+                    value = number_value(node.value)
+                    self.constants.setdefault(node.targets[0].target.value, set()).add(value)
+            elif call_name(node) == "add_argument":
+                dest = string_value(arg(node, None, "dest"))
+                if dest is None:
+                    options = [string_value(a.value) for a in node.args if a.keyword is None]
+                    longs = [o for o in options if o and o.startswith("--")]
+                    shorts = [o for o in options if o and o.startswith("-")]
+                    chosen = longs[0] if longs else (shorts[0] if shorts else None)
+                    dest = chosen.lstrip("-").replace("-", "_") if chosen else None
+                if dest:
+                    self.arguments.setdefault(dest, set()).add(number_value(arg(node, None, "default")))
+
+    @staticmethod
+    def _unique(values: set[float | None] | None) -> float | None:
+        if not values or len(values) != 1:
+            return None
+        return next(iter(values))
+
+    def constant(self, name: str) -> float | None:
+        return self._unique(self.constants.get(name))
+
+    def argument(self, name: str) -> float | None:
+        return self._unique(self.arguments.get(name))
+
+
+def _opt_param_default(ctx, name: str) -> tuple[bool, float | None]:
+    """Whether ``name`` is a parameter of the enclosing function, and its literal default."""
+    function = ctx.function
+    if function is None:
+        return False, None
+    params = function.params
+    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+        if param.name.value == name:
+            return True, number_value(param.default)
+    return False, None
+
+
+class _OptRule(Rule):
+    def __init__(self, ctx, options=None) -> None:
+        super().__init__(ctx, options)
+        self._values: _OptValues | None = None
+
+    @property
+    def values(self) -> _OptValues:
+        if self._values is None:
+            self._values = _OptValues(self.ctx.module)
+        return self._values
+
+
+class AdamWeightDecay(_OptRule):
+    """## What it does
+    Flags `torch.optim.Adam` and `torch.optim.Adamax` constructed with a weight decay greater than
+    zero: `weight_decay=5e-4`, the fifth positional argument, a parameter group
+    `{"params": ..., "weight_decay": 1e-4}`, or a value that resolves to a positive number — a
+    constant (`WD = 1e-4`), the default of the enclosing function's parameter (`weight_decay=1e-4`), or
+    an argparse default read through `args.weight_decay`. Any import form resolves (`optim.Adam`,
+    `from torch.optim import Adam`).
+
+    Left alone: `weight_decay=0`, `AdamW`, `SGD` (where L2 and decay coincide), Adam with
+    `decoupled_weight_decay=True`, values that cannot be resolved (`cfg.optim.wd` from a file), and
+    optimisers of other libraries.
+
+    ## Why is this bad?
+    Adam's `weight_decay` adds `wd * w` to the gradient, which is then divided by the adaptive
+    denominator: weights with large gradients are barely decayed, weights with small ones strongly.
+    This coupled L2 regularises worse than true weight decay and interacts with the learning rate
+    (Loshchilov & Hutter, "Decoupled Weight Decay Regularization"). `AdamW` decays the weights
+    directly, as intended.
+
+    ## Example
+    ```python
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    ```
+
+    ## Use instead
+    ```python
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    ```
+
+    ## Fix safety
+    Unsafe: the fix renames `Adam` to `AdamW` (`torch.optim.Adam` → `torch.optim.AdamW`, a bare
+    `Adam` imported from `torch.optim` → `AdamW`, adding it to that import when missing). The
+    arguments keep their meaning and position, but decoupled decay of the same strength regularises
+    differently (AdamW is usually run with a larger `weight_decay`), so results change. `Adamax` has no
+    decoupled variant in PyTorch and gets no fix.
+    """
+
+    code = "NN210"
+    name = "adam-weight-decay"
+    message = "Adam with weight_decay > 0 adds an L2 term that the adaptive rate rescales (weak, uneven decay); use AdamW for decoupled weight decay"
+    requires = ("Adam",)
+    fixable = True
+
+    # -- cases --
+    VALID = [
+        # AdamW, SGD, Adam without decay.
+        """
+        import torch
+        from torch import optim
+
+        a = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+        b = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        c = optim.Adam(model.parameters(), lr=1e-3)
+        d = optim.Adam(model.parameters(), lr=1e-3, weight_decay=0)
+        e = torch.optim.Adamax(model.parameters(), weight_decay=0.0)
+        """,
+        # Decoupled decay requested explicitly.
+        """
+        import torch
+
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-2, decoupled_weight_decay=True)
+        """,
+        # Values that cannot be resolved, or resolve to zero.
+        """
+        import argparse
+        import torch
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--weight-decay", type=float, default=0.0)
+        args = parser.parse_args()
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        opt2 = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=cfg.optim.weight_decay)
+        """,
+        # Other libraries' Adam.
+        """
+        import bitsandbytes as bnb
+        from apex.optimizers import FusedAdam
+
+        a = bnb.optim.Adam8bit(model.parameters(), lr=1e-4, weight_decay=0.01)
+        b = FusedAdam(model.parameters(), lr=1e-4, weight_decay=0.01)
+        """,
+        # Parameter groups without decay.
+        """
+        import torch
+
+        groups = [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}]
+        opt = torch.optim.Adam([{"params": model.parameters(), "weight_decay": 0}], lr=1e-3)
+        """,
+        # A builder whose default is zero.
+        """
+        import torch
+
+        def build_optimizer(model, lr=1e-3, weight_decay=0.0):
+            return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        """,
+        # A local class named Adam.
+        """
+        class Adam:
+            def __init__(self, params, lr, weight_decay):
+                self.params = params
+
+        opt = Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+        """,
+        # Positional arguments without decay.
+        """
+        import torch
+
+        opt = torch.optim.Adam(model.parameters(), 1e-3, (0.9, 0.999), 1e-8)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+            """,
+            line=4,
+            message_contains="weight_decay=0.0001",
+            fixed="""
+            import torch
+
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+            """,
+        ),
+        Invalid(
+            """
+            import torch.optim as optim
+
+            def make(model):
+                return optim.Adam(model.parameters(), lr=3e-4, weight_decay=5e-4)
+            """,
+            line=5,
+            fixed="""
+            import torch.optim as optim
+
+            def make(model):
+                return optim.AdamW(model.parameters(), lr=3e-4, weight_decay=5e-4)
+            """,
+        ),
+        # A bare name: AdamW is added to the import.
+        Invalid(
+            """
+            from torch.optim import Adam, SGD
+
+            opt = Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
+            """,
+            line=4,
+            fixed="""
+            from torch.optim import Adam, AdamW, SGD
+
+            opt = AdamW(net.parameters(), lr=1e-3, weight_decay=1e-5)
+            """,
+        ),
+        # AdamW already imported.
+        Invalid(
+            """
+            from torch.optim import Adam, AdamW
+
+            opt = Adam(net.parameters(), lr=1e-3, weight_decay=1e-5)
+            """,
+            line=4,
+            fixed="""
+            from torch.optim import Adam, AdamW
+
+            opt = AdamW(net.parameters(), lr=1e-3, weight_decay=1e-5)
+            """,
+        ),
+        # Positional weight decay.
+        Invalid(
+            """
+            import torch
+
+            opt = torch.optim.Adam(params, 1e-3, (0.9, 0.999), 1e-8, 1e-4)
+            """,
+            line=4,
+        ),
+        # Adamax: reported, no fix.
+        Invalid(
+            """
+            import torch
+
+            opt = torch.optim.Adamax(model.parameters(), lr=2e-3, weight_decay=0.01)
+            """,
+            line=4,
+            message_contains="Adamax",
+        ),
+        # A constant.
+        Invalid(
+            """
+            import torch
+
+            WEIGHT_DECAY = 1e-4
+
+            def build(model):
+                return torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=WEIGHT_DECAY)
+            """,
+            line=7,
+        ),
+        # An argparse default.
+        Invalid(
+            """
+            import argparse
+            import torch
+
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--lr", type=float, default=1e-3)
+            parser.add_argument("--weight-decay", "--wd", type=float, default=5e-4)
+            args = parser.parse_args()
+
+            def main(model):
+                optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+            """,
+            line=11,
+        ),
+        # A builder's default.
+        Invalid(
+            """
+            import torch
+
+            def build_optimizer(model, lr=1e-3, weight_decay=1e-4):
+                return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+            """,
+            line=5,
+        ),
+        # A parameter group with decay.
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(
+                [
+                    {"params": model.backbone.parameters(), "weight_decay": 1e-4},
+                    {"params": model.head.parameters(), "weight_decay": 0.0},
+                ],
+                lr=1e-3,
+            )
+            """,
+            line=4,
+        ),
+    ]
+    VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
+    # -- end cases --
+
+    def visit_Call(self, node: cst.Call) -> None:
+        kind = _opt_class(self.ctx, node) if call_name(node) in _OPT_L2 else None
+        if kind not in _OPT_L2:
+            return
+        flag = arg(node, None, "decoupled_weight_decay")
+        if flag is not None and not (isinstance(flag, cst.Name) and flag.value == "False"):
+            return
+        value = self._decay(arg(node, _OPT_L2[kind], "weight_decay"))
+        if value is None or value <= 0:
+            groups = self._group_decays(arg(node, 0, "params"))
+            if not groups:
+                return
+            value = max(groups)
+        shown = f"{value:g}"
+        message = (
+            f"{kind} with weight_decay={shown} adds an L2 term that the adaptive rate rescales (weak, uneven decay); "
+            + ("use AdamW for decoupled weight decay" if kind == "Adam" else "use AdamW for decoupled weight decay, or drop it")
+        )
+        self.report(node, message, fix=self._fix(node) if kind == "Adam" else None)
+
+    def _decay(self, expr: cst.BaseExpression | None) -> float | None:
+        if expr is None:
+            return None
+        value = number_value(expr)
+        if value is not None:
+            return value
+        if isinstance(expr, cst.Name):
+            is_param, default = _opt_param_default(self.ctx, expr.value)
+            if is_param:
+                return default
+            return self.values.constant(expr.value)
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, (cst.Name, cst.Attribute)):
+            root = _last(dotted_name(expr.value))
+            if root in ("args", "opt", "opts", "FLAGS", "flags", "hparams", "options", "cfg", "config", "hp"):
+                return self.values.argument(expr.attr.value)
+        return None
+
+    def _group_decays(self, params: cst.BaseExpression | None) -> list[float]:
+        out = []
+        if isinstance(params, (cst.List, cst.Tuple)):
+            for element in params.elements:
+                if isinstance(element.value, cst.Dict):
+                    for item in element.value.elements:
+                        if isinstance(item, cst.DictElement) and string_value(item.key) == "weight_decay":
+                            value = self._decay(item.value)
+                            if value is not None and value > 0:
+                                out.append(value)
+        return out
+
+    def _fix(self, call: cst.Call):
+        func = call.func
+        if isinstance(func, cst.Attribute):
+            return self.fix("unsafe", (func.attr, "AdamW"), description="use AdamW")
+        if not isinstance(func, cst.Name):
+            return None
+        aliases = self.ctx.imports.aliases
+        if aliases.get("AdamW") == "torch.optim.AdamW":
+            return self.fix("unsafe", (func, "AdamW"), description="use AdamW")
+        if func.value != "Adam":
+            return None
+        alias = self._import_alias()
+        if alias is None:
+            return None
+        return self.fix("unsafe", (alias, "Adam, AdamW"), (func, "AdamW"), description="use AdamW")
+
+    def _import_alias(self) -> cst.ImportAlias | None:
+        for stmt in self.ctx.module.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if isinstance(small, cst.ImportFrom) and not small.relative and dotted_name(small.module or cst.Name("_")) == "torch.optim":
+                    if isinstance(small.names, cst.ImportStar):
+                        return None
+                    for alias in small.names:
+                        if isinstance(alias.name, cst.Name) and alias.name.value == "Adam" and alias.asname is None:
+                            return alias
+        return None
+
+
+class ExtremeLearningRate(_OptRule):
+    """## What it does
+    Flags a `torch.optim` optimiser built for a model's parameters with a learning rate written as a
+    literal (or a constant bound once to one) far outside any sane range for that optimiser:
+
+    - Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam: `lr >= 0.1`;
+    - RMSprop, Adagrad: `lr >= 1`;
+    - SGD, ASGD: `lr >= 10`;
+    - any of them, and the others: `0 < lr <= 1e-7`.
+
+    The learning rate is read from `lr=` or the second positional argument, and from the parameter
+    groups (`[{"params": ..., "lr": 0.5}]`). The parameters must be a model's: `model.parameters()`,
+    `filter(..., model.parameters())`, parameter groups, or a variable holding them.
+
+    Left alone: optimisers over a few tensors (`Adam([latent], lr=0.1)`: optimising inputs or latents
+    at high rates is normal), `lr=0`, values read from arguments or configs, `Adadelta` and `LBFGS`
+    (whose default is 1), and modules where something else sets the rate: `LambdaLR` (the Annotated
+    Transformer's `Adam(lr=1.0)` with a Noam factor), `OneCycleLR`/`CyclicLR`, learning-rate finders,
+    or code writing `param_group["lr"]`.
+
+    ## Why is this bad?
+    Adam's step size is roughly the learning rate itself: at 0.1 every weight moves by about 0.1 per
+    step and training diverges or collapses to a constant. SGD beyond 10 explodes at once; a rate of
+    1e-8 does nothing for millions of steps. These values are nearly always typos (`1e-1` for
+    `1e-4`) or a rate tuned for another optimiser.
+
+    ## Example
+    ```python
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    ```
+
+    ## Use instead
+    ```python
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    ```
+    """
+
+    code = "NN211"
+    name = "extreme-learning-rate"
+    message = "learning rate far outside the sane range for this optimizer (training diverges or never moves); check the value"
+    requires = ("optim", ("Adam", "SGD", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "ASGD"))
+
+    # -- cases --
+    VALID = [
+        # Ordinary rates.
+        """
+        import torch
+        from torch import optim
+
+        a = optim.Adam(model.parameters(), lr=1e-3)
+        b = optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+        c = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        d = optim.SGD(model.parameters(), 1.0)
+        e = optim.RMSprop(model.parameters(), lr=0.01)
+        f = optim.Adagrad(model.parameters(), lr=0.1)
+        g = optim.Adam(model.parameters(), lr=0.05)
+        h = optim.AdamW(model.parameters(), lr=1e-6)
+        """,
+        # SGD at 20 with clipping: the word-language-model recipe.
+        """
+        import torch
+
+        optimizer = torch.optim.SGD(model.parameters(), lr=20.0)
+        """,
+        # Optimising inputs or latents, not a model.
+        """
+        import torch
+
+        z = torch.randn(1, 512, requires_grad=True)
+        opt = torch.optim.Adam([z], lr=0.1)
+        img_opt = torch.optim.Adam([input_img.requires_grad_()], lr=0.5)
+        """,
+        # The Annotated Transformer: lr=1.0 times a Noam factor from LambdaLR.
+        """
+        import torch
+        from torch.optim.lr_scheduler import LambdaLR
+
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+        lr_scheduler = LambdaLR(optimizer=optimizer, lr_lambda=lambda step: rate(step, 512, 1.0, 4000))
+        """,
+        # OneCycleLR sets the rate; a learning-rate finder starts tiny.
+        """
+        import torch
+        from torch_lr_finder import LRFinder
+
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-7, weight_decay=1e-2)
+        lr_finder = LRFinder(model, optimizer, criterion, device="cuda")
+        lr_finder.range_test(trainloader, end_lr=100, num_iter=100)
+        """,
+        # Rates from arguments and parameters.
+        """
+        import torch
+
+        def build(model, lr=0.1):
+            return torch.optim.Adam(model.parameters(), lr=lr)
+
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        opt2 = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+        """,
+        # A placeholder rate of zero; optimisers whose default is 1.
+        """
+        import torch
+
+        a = torch.optim.Adam(model.parameters(), lr=0)
+        b = torch.optim.Adadelta(model.parameters(), lr=1.0)
+        c = torch.optim.LBFGS(model.parameters(), lr=1)
+        """,
+        # Other libraries.
+        """
+        import torch
+        from lion_pytorch import Lion
+        from timm.optim import Lars
+
+        a = Lion(model.parameters(), lr=0.5)
+        b = Lars(model.parameters(), lr=5.0)
+        """,
+        # Parameter groups at sane rates.
+        """
+        import torch
+
+        params = [
+            {"params": model.backbone.parameters(), "lr": 1e-5},
+            {"params": model.head.parameters(), "lr": 1e-3},
+        ]
+        optimizer = torch.optim.AdamW(params, lr=1e-4)
+        """,
+        # A warm-up that writes the rate by hand.
+        """
+        import torch
+
+        optimizer = torch.optim.Adam(model.parameters(), lr=1.0)
+        for step, batch in enumerate(loader):
+            for group in optimizer.param_groups:
+                group["lr"] = base_lr * min(1.0, step / warmup)
+        """,
+    ]
+    INVALID = [
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+            """,
+            line=4,
+            message_contains="learning rate 0.1 for Adam",
+        ),
+        # Positional.
+        Invalid(
+            """
+            import torch.optim as optim
+
+            optimizer = optim.AdamW(net.parameters(), 1.0)
+            """,
+            line=4,
+        ),
+        # SGD far too high.
+        Invalid(
+            """
+            from torch.optim import SGD
+
+            optimizer = SGD(model.parameters(), lr=100, momentum=0.9)
+            """,
+            line=4,
+        ),
+        # Far too low.
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-9)
+            sgd = torch.optim.SGD(model.parameters(), lr=1e-8, momentum=0.9)
+            """,
+            count=2,
+            message_contains="never move",
+        ),
+        # RMSprop.
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.RMSprop(policy.parameters(), lr=5)
+            """,
+            line=4,
+        ),
+        # A constant.
+        Invalid(
+            """
+            import torch
+
+            LR = 0.5
+
+            def build(model):
+                return torch.optim.Adam(model.parameters(), lr=LR)
+            """,
+            line=7,
+        ),
+        # A parameter group.
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(
+                [
+                    {"params": model.backbone.parameters(), "lr": 1e-5},
+                    {"params": model.head.parameters(), "lr": 0.5},
+                ],
+                lr=1e-4,
+            )
+            """,
+            line=4,
+        ),
+        # Filtered parameters.
+        Invalid(
+            """
+            import torch
+
+            optimizer = torch.optim.Adam(filter(lambda p: p.requires_grad, model.parameters()), lr=0.2)
+            """,
+            line=4,
+        ),
+        # Parameters through a variable.
+        Invalid(
+            """
+            import torch
+
+            def setup(model):
+                params = [p for p in model.parameters() if p.requires_grad]
+                return torch.optim.NAdam(params, lr=0.3)
+            """,
+            line=6,
+        ),
+    ]
+    # -- end cases --
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if call_name(node) not in _OPT_HIGH and call_name(node) not in ("Adadelta", "LBFGS", "Rprop"):
+            return
+        kind = _opt_class(self.ctx, node)
+        if kind is None or (kind not in _OPT_HIGH and kind not in ("Adadelta", "LBFGS", "Rprop")):
+            return
+        params = arg(node, 0, "params")
+        if not self._model_params(params):
+            return
+        values = [self._lr(arg(node, 1, "lr"))]
+        if isinstance(params, (cst.List, cst.Tuple)):
+            for element in params.elements:
+                if isinstance(element.value, cst.Dict):
+                    for item in element.value.elements:
+                        if isinstance(item, cst.DictElement) and string_value(item.key) == "lr":
+                            values.append(self._lr(item.value))
+        for value in values:
+            if value is None or value <= 0:
+                continue
+            high = _OPT_HIGH.get(kind)
+            if high is not None and value >= high:
+                self._report(node, kind, value, f"far above the usual range for {kind} (diverges at >= {high:g})")
+                return
+            if value <= _OPT_LOW:
+                self._report(node, kind, value, "so small that the weights never move")
+                return
+
+    def _report(self, node: cst.Call, kind: str, value: float, why: str) -> None:
+        if any(word in self.ctx.source for word in _OPT_LR_OVERRIDES):
+            return
+        self.report(node, f"learning rate {value:g} for {kind} is {why}; check the value")
+
+    def _lr(self, expr: cst.BaseExpression | None) -> float | None:
+        value = number_value(expr)
+        if value is not None:
+            return value
+        if isinstance(expr, cst.Name):
+            is_param, _ = _opt_param_default(self.ctx, expr.value)
+            if is_param:
+                return None
+            return self.values.constant(expr.value)
+        return None
+
+    def _model_params(self, params: cst.BaseExpression | None, depth: int = 0) -> bool:
+        if params is None:
+            return False
+        for node in _expr_nodes(params):
+            if isinstance(node, cst.Call) and call_name(node) in ("parameters", "named_parameters"):
+                return True
+        if isinstance(params, cst.Name) and depth == 0:
+            if params.value in _OPT_PARAM_NAMES:
+                bound = self._bound_in_function(params.value)
+                return bound is None or self._model_params(bound, 1)
+            bound = self._bound_in_function(params.value)
+            return bound is not None and self._model_params(bound, 1)
+        return False
+
+    def _bound_in_function(self, name: str) -> cst.BaseExpression | None:
+        scope = self.ctx.function or self.ctx.module
+        for node in walk_nodes(scope, cst.Assign):
+            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and node.targets[0].target.value == name:
+                return node.value
+        return None

@@ -130,6 +130,9 @@ def loss_at_init(ctx: CheckContext) -> list[Finding]:
         return [skipped(CHECK, "meta device: no values to compute a loss from")]
     out, loss, layer = _measure(ctx)
     targets = ctx.batch[1]
+    if not math.isfinite(loss):
+        return [Finding(CHECK, "error", "", f"the loss is {loss} at initialisation, before any step: look for a "
+                        "log/sqrt/division of something that reaches zero, or inf/nan in the inputs", {"loss": str(loss)})]
     kind = recognise_loss(ctx, out, targets, loss) if out is not None else None
     if kind is None:
         return [Finding(CHECK, "info", "", f"initial loss {round_sig(loss)}; the loss is not cross-entropy, BCE "

@@ -187,3 +187,27 @@ def test_fix_edits_are_carried_on_findings():
     assert finding.fix is not None and finding.fix.applicability == "safe"
     (edit,) = finding.fix.edits
     assert (edit.line, edit.column, edit.end_line, edit.end_column, edit.content) == (2, 5, 2, 15, "nn.Identity")
+
+
+def test_multiline_replacement_nodes_keep_their_block_indentation():
+    from nnlint.fixes import apply_fixes
+    from nnlint.rule import Rule
+
+    class AddKeyword(Rule):
+        code = "NN908"
+        name = "add-keyword"
+        message = "m"
+        requires = ("Dropout",)
+
+        def visit_Call(self, node):
+            if self.ctx.qualname(node.func) == "torch.nn.Dropout":
+                extra = cst.Arg(cst.Name("True"), keyword=cst.Name("inplace"),
+                                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+                self.report(node, fix=self.fix("safe", (node, node.with_changes(args=[*node.args, extra]))))
+
+    code = "import torch.nn as nn\n\n\nclass M:\n    def f(self):\n        return nn.Dropout(\n            0.1,\n        )\n"
+    (finding,) = lint(code, [AddKeyword]).findings
+    fixed, applied = apply_fixes(code, [finding])
+    assert applied == 1
+    assert fixed.endswith("        return nn.Dropout(\n            0.1,\n        inplace=True)\n")
+    cst.parse_module(fixed)
