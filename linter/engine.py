@@ -154,7 +154,8 @@ def lint_source(
         return result
 
     for code, reason in failed.items():
-        result.errors.append(InternalError(path, code, reason))
+        if reason:
+            result.errors.append(InternalError(path, code, reason))
     reports = [(rule, rep) for rule in instances if rule.code not in failed for rep in rule.reports]
     if reports:
         result.findings.extend(_to_findings(path, source, module, PositionIndex(module, parse_text, statements), reports))
@@ -170,7 +171,9 @@ def _guarded(rule: Rule, method, failed: dict[str, str]):
         try:
             method(node)
         except RecursionError:
-            raise
+            # The code nests deeper than the rule's own analysis can follow: the rule stays silent on
+            # this file (precision first), which is no bug of the user's and no reason to fail the run.
+            failed[rule.code] = ""
         except Exception as exc:  # noqa: BLE001 - a broken rule must not stop the run
             failed[rule.code] = f"{type(exc).__name__}: {exc}"
 
@@ -184,7 +187,10 @@ def _to_findings(
     findings: list[Finding] = []
     seen: set[tuple] = set()
     for rule, rep in reports:
-        pos = positions.get(rep.node, rep.top)
+        try:
+            pos = positions.get(rep.node, rep.top)
+        except RecursionError:  # libcst's code generation is recursive: a finding too deep to place
+            pos = None
         if pos is None:
             continue
         line, col = pos.start.line, pos.start.column + 1

@@ -60,41 +60,41 @@ Callback = Callable[[cst.CSTNode], object]
 
 
 def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callback]], leavers: dict[type, list[Callback]]) -> None:
-    """Walk ``module`` depth-first in source order, calling the callbacks registered per node type."""
+    """Walk ``module`` depth-first in source order, calling the callbacks registered per node type.
+
+    Iterative, not recursive: long chains (thousands of implicitly concatenated strings, deep binary
+    operations) would overflow Python's stack.
+    """
     stack = ctx.stack
     scopes = ctx.scopes
     imports = ctx.imports
-
-    def visit(node: cst.CSTNode) -> None:
+    function_def, class_def = cst.FunctionDef, cst.ClassDef
+    work: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+    while work:
+        node, leaving = work.pop()
         node_type = type(node)
+        if leaving:
+            stack.pop()
+            if node_type is function_def or node_type is class_def:
+                scopes.pop()
+            callbacks = leavers.get(node_type)
+            if callbacks:
+                for cb in callbacks:
+                    cb(node)
+            continue
         if node_type is cst.Import or node_type is cst.ImportFrom:
             imports.add(node)  # type: ignore[arg-type]
         callbacks = visitors.get(node_type)
         if callbacks:
             for cb in callbacks:
                 cb(node)
-        is_scope = node_type is cst.FunctionDef or node_type is cst.ClassDef
-        if is_scope:
+        if node_type is function_def or node_type is class_def:
             scopes.append(node)  # type: ignore[arg-type]
         stack.append(node)
-        for name in _child_fields(node_type):
-            value = getattr(node, name)
-            value_type = type(value)
-            if value_type is tuple or value_type is list:
-                for item in value:
-                    if not _is_leaf(type(item)):
-                        visit(item)
-            elif not _is_leaf(value_type):
-                visit(value)
-        stack.pop()
-        if is_scope:
-            scopes.pop()
-        callbacks = leavers.get(node_type)
-        if callbacks:
-            for cb in callbacks:
-                cb(node)
-
-    visit(module)
+        work.append((node, True))
+        kids = children(node)
+        for i in range(len(kids) - 1, -1, -1):
+            work.append((kids[i], False))
 
 
 def node_types_of(rule_type: type) -> Iterable[tuple[str, type, str]]:
