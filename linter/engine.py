@@ -6,6 +6,7 @@ import ast
 import io
 import re
 import tokenize
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +102,9 @@ def lint_source(
     tree: ast.Module | None = None
     py_error: SyntaxError | None = None
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings are the user's compiler's business
+            tree = ast.parse(source)
     except SyntaxError as exc:
         if "too many nested" in exc.msg or "too many statically nested" in exc.msg:
             result.findings.append(_cpython_error(path, exc))
