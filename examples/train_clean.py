@@ -18,7 +18,7 @@ class PatchClassifier(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, channels, kernel_size=4, stride=4)
         self.mixer = nn.Sequential(
-            nn.Linear(channels, channels),
+            nn.Linear(channels, channels, bias=False),
             nn.BatchNorm1d(channels),
             nn.GELU(),
             nn.Dropout(0.2),

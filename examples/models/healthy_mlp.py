@@ -14,13 +14,14 @@ def build_model() -> nn.Module:
     widths = [IN_FEATURES, 256, 256, 128]
     layers: list[nn.Module] = []
     for w_in, w_out in zip(widths, widths[1:], strict=False):
-        layers += [nn.Linear(w_in, w_out), nn.BatchNorm1d(w_out), nn.ReLU()]
+        layers += [nn.Linear(w_in, w_out, bias=False), nn.BatchNorm1d(w_out), nn.ReLU()]
     layers.append(nn.Linear(widths[-1], NUM_CLASSES))
     model = nn.Sequential(*layers)
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return model
 
 
