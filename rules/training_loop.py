@@ -1,7 +1,9 @@
 """Rules: training_loop (NN2xx): the optimisation loop — the loss, backward(), the optimiser and its schedule.
 
 Helpers are grouped per rule and prefixed with the rule's theme: ``_loss_*``/``_Loss*`` for NN201,
-``_sched_*``/``_Sched*``/``_epoch_*`` for NN202. The few shared ones (``_tokens``, ``_last``,
+``_sched_*``/``_Sched*``/``_epoch_*`` for NN202, ``_step_*``/``_Step*`` for NN203-NN209 (one shared
+scan of a training step: backward, zero_grad, clipping, step, scheduler, accumulations) and ``_opt_*``
+for NN210-NN211 (the optimiser's construction). The few shared ones (``_tokens``, ``_last``,
 ``_expr_nodes``, ``_block_body``) come first.
 """
 
@@ -3452,7 +3454,7 @@ _STEP_CLIP_NAMES = frozenset(
 )
 _STEP_CLIP_METHODS = frozenset({"clip_grad_norm_", "clip_grad_value_", "clip_gradients"})
 _STEP_GRAD_WRITE_METHODS = frozenset(
-    {"zero_", "fill_", "mul_", "detach_", "copy_", "add_", "div_", "requires_grad_", "set_", "clamp_", "data"}
+    {"zero_", "fill_", "mul_", "detach_", "copy_", "add_", "div_", "requires_grad_", "set_", "clamp_"}
 )
 _STEP_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"})
 _STEP_CALL_NAMES = frozenset(
@@ -3538,7 +3540,6 @@ class _StepFacts:
     def __init__(self, ctx) -> None:
         self.ctx = ctx
         self.opts: set[str] = set()  # keys bound to an optimiser
-        self.not_opts: set[str] = set()  # keys bound to something else
         self.opt_models: dict[str, set[str]] = {}  # optimiser key (last name) -> model keys
         self.scheds: dict[str, set[str]] = {}  # key -> {"lr", "plateau", "other"}
         self.scalers: set[str] = set()
@@ -3548,68 +3549,67 @@ class _StepFacts:
         self.indent: dict[int, str] = {}
         self.roots: list[cst.FunctionDef | cst.Module] = []
         self.lr_classes: set[str] = set()  # classes defined here that subclass an LR scheduler
-        self._collect(ctx.module)
+        self._root_ids: set[int] = set()
+        self._calls: dict[str, list[tuple]] = {}  # helper name -> (calling function or module, its class)
+        self._finished = False
 
-    # -- collection -----------------------------------------------------------------------------
-    def _collect(self, module: cst.Module) -> None:
-        default = module.default_indent
-        roots: dict[int, cst.CSTNode] = {}
-        order: list[cst.CSTNode] = []
-        calls: dict[str, list[tuple]] = {}  # helper name -> (calling function or module, its class)
-        # (node, innermost function, innermost class, innermost scope, indent)
-        pending: list[tuple] = [(module, None, None, None, "")]
-        while pending:
-            node, fn, klass, scope, indent = pending.pop()
-            t = type(node)
-            if t is cst.FunctionDef:
-                if scope is None:
-                    self.functions.setdefault(node.name.value, node)
-                elif type(scope) is cst.ClassDef:
-                    self.methods.setdefault(id(scope), {}).setdefault(node.name.value, node)
-                self.klass_of[id(node)] = klass
-                body = node.body
-                if isinstance(body, cst.IndentedBlock):
-                    self.indent[id(node)] = indent + (body.indent if body.indent is not None else default)
-                if node.name.value == "training_step" and id(node) not in roots:
-                    roots[id(node)] = node
-                    order.append(node)
-                fn, scope = node, node
-            elif t is cst.ClassDef:
-                if any(self._lr_base(b.value) for b in node.bases):
-                    self.lr_classes.add(node.name.value)
-                klass, scope = node, node
-            elif t is cst.IndentedBlock:
-                indent = indent + (node.indent if node.indent is not None else default)
-            elif t is cst.Call:
-                name = call_name(node)
-                owner = fn if fn is not None else module
-                if name in _STEP_CALL_NAMES or _step_zero_name(name):
-                    if id(owner) not in roots:
-                        roots[id(owner)] = owner
-                        order.append(owner)
-                elif name and (type(node.func) is cst.Name or dotted_name(node.func) == f"self.{name}"):
-                    calls.setdefault(name, []).append((owner, klass))
-            elif t is cst.Assign or t is cst.AnnAssign:
-                self._binding(node)
-            elif t is cst.Lambda:
-                continue
-            pending.extend((c, fn, klass, scope, indent) for c in reversed(children(node)))
-        # Callers of training helpers defined here are scanned too (the helper is inlined into them).
-        helpers = [r for r in order if isinstance(r, cst.FunctionDef)]
+    # -- collection, fed by the engine's walk (one rule instance per file collects) ----------------
+    def on_function(self, node: cst.FunctionDef, ctx) -> None:
+        scopes = ctx.scopes
+        scope = scopes[-1] if scopes else None
+        if scope is None:
+            self.functions.setdefault(node.name.value, node)
+        elif type(scope) is cst.ClassDef:
+            self.methods.setdefault(id(scope), {}).setdefault(node.name.value, node)
+        self.klass_of[id(node)] = ctx.klass
+        body = node.body
+        if isinstance(body, cst.IndentedBlock):
+            default = ctx.module.default_indent
+            indent = "".join(
+                (b.indent if b.indent is not None else default) for b in ctx.stack if type(b) is cst.IndentedBlock
+            )
+            self.indent[id(node)] = indent + (body.indent if body.indent is not None else default)
+        if node.name.value == "training_step":
+            self._add_root(node)
+
+    def on_class(self, node: cst.ClassDef) -> None:
+        if any(self._lr_base(b.value) for b in node.bases):
+            self.lr_classes.add(node.name.value)
+
+    def on_call(self, node: cst.Call, ctx) -> None:
+        name = call_name(node)
+        if not name:
+            return
+        if name in _STEP_CALL_NAMES or _step_zero_name(name):
+            self._add_root(ctx.function or ctx.module)
+        elif type(node.func) is cst.Name or (
+            type(node.func) is cst.Attribute and type(node.func.value) is cst.Name and node.func.value.value == "self"
+        ):
+            self._calls.setdefault(name, []).append((ctx.function or ctx.module, ctx.klass))
+
+    def _add_root(self, owner) -> None:
+        if id(owner) not in self._root_ids:
+            self._root_ids.add(id(owner))
+            self.roots.append(owner)
+
+    def finish(self) -> None:
+        """Callers of training helpers defined here are scanned too (the helper is inlined into them)."""
+        if self._finished:
+            return
+        self._finished = True
+        helpers = [r for r in self.roots if isinstance(r, cst.FunctionDef)]
         while helpers:
             helper = helpers.pop()
-            for owner, klass in calls.get(helper.name.value, ()):
-                if id(owner) in roots:
+            for owner, klass in self._calls.get(helper.name.value, ()):
+                if id(owner) in self._root_ids:
                     continue
                 local = self.functions.get(helper.name.value) is helper or (
                     klass is not None and self.methods.get(id(klass), {}).get(helper.name.value) is helper
                 )
                 if local or isinstance(owner, cst.FunctionDef) and helper in owner.body.body:
-                    roots[id(owner)] = owner
-                    order.append(owner)
+                    self._add_root(owner)
                     if isinstance(owner, cst.FunctionDef):
                         helpers.append(owner)
-        self.roots = order
 
     def _lr_base(self, expr: cst.BaseExpression) -> bool:
         qual = self.ctx.qualname(expr) or dotted_name(expr) or ""
@@ -3617,7 +3617,7 @@ class _StepFacts:
             qual.startswith(_SCHED_MODULE)
         )
 
-    def _binding(self, node: cst.Assign | cst.AnnAssign) -> None:
+    def on_assign(self, node: cst.Assign | cst.AnnAssign) -> None:
         value = node.value
         while isinstance(value, cst.Subscript):
             value = value.value
@@ -3665,8 +3665,6 @@ class _StepFacts:
         elif kind is not None:
             for k in keys:
                 self.scheds.setdefault(k, set()).add(kind)
-        else:
-            self.not_opts.update(keys)
 
     @staticmethod
     def _params_owner(expr: cst.BaseExpression | None) -> str | None:
@@ -3691,32 +3689,52 @@ class _StepFacts:
             return False
         return key in self.scalers or "scaler" in _step_words(_last(key))
 
-    def sched_kind(self, key: str | None, call: cst.Call) -> bool:
+    def is_lr_scheduler(self, key: str | None, call: cst.Call) -> bool:
         """Whether ``key.step(...)`` steps a learning-rate scheduler (not ReduceLROnPlateau, not a sampler)."""
         if not key:
             return False
         kinds = self.scheds.get(key)
         if kinds:
             return kinds == {"lr"}
-        if key in self.opts or key in self.not_opts and not _step_sched_name(key):
+        if key in self.opts:
             return False
         # Known only by its name: the zero-argument form (timm's and diffusers' take arguments).
         return not call.args and _step_sched_name(key)
 
 
-def _step_facts(ctx) -> _StepFacts:
-    """The facts of this module, computed once for every rule of the family."""
+def _step_facts(ctx, collector=None) -> _StepFacts:
+    """The facts of this module, shared by every rule of the family; ``collector`` (a rule instance) claims
+    the job of feeding them from the engine's walk when it is the first to ask."""
     cache = _STEP_CACHE
     if cache.get("module") is not ctx.module:
         cache.clear()
         cache["module"] = ctx.module
         cache["facts"] = _StepFacts(ctx)
         cache["scans"] = {}
+        cache["collector"] = collector
+        if collector is None:  # outside the engine's walk: walk the module here
+            _step_collect(ctx, cache["facts"])
     return cache["facts"]
+
+
+def _step_collect(ctx, facts: _StepFacts) -> None:
+    from nnlint.context import FileContext
+    from nnlint.walker import walk
+
+    own = FileContext(path=ctx.path, source=ctx.source, module=ctx.module, imports=ctx.imports)
+    visitors = {
+        cst.FunctionDef: [lambda n: facts.on_function(n, own)],
+        cst.ClassDef: [facts.on_class],
+        cst.Call: [lambda n: facts.on_call(n, own)],
+        cst.Assign: [facts.on_assign],
+        cst.AnnAssign: [facts.on_assign],
+    }
+    walk(ctx.module, own, visitors, {})
 
 
 def _step_scans(ctx) -> list[_StepScan]:
     facts = _step_facts(ctx)
+    facts.finish()
     scans = _STEP_CACHE["scans"]
     out = []
     for root in facts.roots:
@@ -3792,7 +3810,7 @@ class _StepScan:
                 self.expr(stmt.test, path, nograd, inlined)
             if not inlined and not self._active[1:]:
                 self.loops.append(stmt)
-            entry = (id(stmt), "loop", stmt.test if t is cst.While else None)
+            entry = (id(stmt), "loop", stmt)
             self.block(stmt.body, path + (entry,), nograd, self._inner(stmt.body, indent), inlined)
             if stmt.orelse is not None:
                 self.block(stmt.orelse.body, path + ((id(stmt), "else", None),), nograd, self._inner(stmt.orelse.body, indent), inlined)
@@ -3940,6 +3958,8 @@ class _StepScan:
                 target = arg(call, 0, "loss")
                 add("B", self._scaler_of(target), target)
             elif name == "step":
+                if isinstance(recv, cst.Name) and recv.value == "self" and self._inline_method(name, call, path, nograd, inlined):
+                    return
                 self._step_call(call, recv, add, path, nograd, inlined, line, indent)
             elif name == "optimizer_step" and call.args:
                 add("S", _step_key(call.args[0].value), False)
@@ -3972,7 +3992,9 @@ class _StepScan:
                 add("C", None, (True, self._clip_logging(call, True)))
             elif _step_zero_name(name):
                 add("Z", _step_key(call.args[0].value) if call.args else None)
-            elif name and "scaler" in _step_words(name) and len(call.args) >= 2 and not qual:
+            elif name and "scaler" in _step_words(name) and not qual and len(call.args) >= 2 and not any(
+                a.keyword is not None or a.star for a in call.args[:2]
+            ):
                 # timm's NativeScaler: loss_scaler(loss, optimizer, clip_grad=..., parameters=...)
                 add("B", None, call.args[0].value)
                 if arg(call, None, "clip_grad") is not None:
@@ -3995,10 +4017,8 @@ class _StepScan:
             if closure is None:
                 add("S", rkey, False)
                 return
-            body = None
             if isinstance(closure, cst.Lambda):
-                body = closure.body
-                self.expr(body, path, nograd, inlined, line, None)
+                self.expr(closure.body, path, nograd, True, line, None)
                 add("S", rkey, False)
                 return
             name = closure.value if isinstance(closure, cst.Name) else None
@@ -4012,7 +4032,7 @@ class _StepScan:
                 return
             add("S", rkey, True)  # a closure not seen: it may zero the gradients and run backward
             return
-        if facts.sched_kind(rkey, call):
+        if facts.is_lr_scheduler(rkey, call):
             add("L", rkey)
 
     def _scaler_of(self, target) -> str | None:
@@ -4081,7 +4101,7 @@ def _step_depth(rel: tuple) -> int:
     return sum(1 for entry in rel if entry[1] == "loop")
 
 
-_STEP_DETACH_CALLS = frozenset({"item", "detach", "tolist", "numpy", "float", "int", "round", "len", "cpu_numpy"})
+_STEP_DETACH_CALLS = frozenset({"item", "detach", "tolist", "numpy", "float", "int", "round", "len"})
 
 
 def _step_zeroing(ev: _StepEvent) -> bool:
@@ -4114,14 +4134,66 @@ def _step_once_guard(test: cst.BaseExpression | None) -> bool:
     return True
 
 
+_STEP_PHASE_WORDS = frozenset({"phase", "mode", "split", "stage"})
+_STEP_TRAIN_WORDS = frozenset({"train", "training", "is_train", "is_training"})
+
+
+def _step_phase_test(test: cst.BaseExpression) -> bool:
+    """``phase == 'train'``, ``mode == "train"``, ``self.training``, ``is_train``: a test that the iteration trains."""
+    if isinstance(test, (cst.Name, cst.Attribute)):
+        return bool(set(_tokens(_last(dotted_name(test)))) & {"train", "training"})
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        if not isinstance(target.operator, cst.Equal):
+            return False
+        for side, other in ((test.left, target.comparator), (target.comparator, test.left)):
+            text = string_value(side)
+            if text is not None and text.lower() in _STEP_TRAIN_WORDS and isinstance(other, (cst.Name, cst.Attribute)):
+                return bool(set(_tokens(_last(dotted_name(other)))) & _STEP_PHASE_WORDS)
+    return False
+
+
+_STEP_KEEP_WORDS = ("step", "backward", "zero_grad", ".grad", "clip_grad", "clip_gradients", "unscale_", "sched")
+
+
 class _StepRule(Rule):
     """Shared driver: scan the module's training code once (cached), then ``check`` every scanned body."""
 
-    requires: tuple = ("backward", "step")
+    requires: tuple = ((".backward(", "manual_backward("), "step")
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # Words that keep helpers (``def reset(model): model.zero_grad()``) in the parsed text; every file
+        # that passes a rule's own words has one of them, so the file-level filter is unchanged.
+        super().__init_subclass__(**kwargs)
+        if _STEP_KEEP_WORDS not in cls.requires:
+            cls.requires = (*cls.requires, _STEP_KEEP_WORDS)
 
     def __init__(self, ctx, options=None) -> None:
         super().__init__(ctx, options)
         self._found: dict[int, tuple] = {}
+        facts = _step_facts(ctx, self)
+        self._facts = facts if _STEP_CACHE.get("collector") is self else None
+
+    # The first rule of the family built for a file feeds the shared facts during the engine's walk.
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self._facts is not None:
+            self._facts.on_function(node, self.ctx)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        if self._facts is not None:
+            self._facts.on_class(node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self._facts is not None:
+            self._facts.on_call(node, self.ctx)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if self._facts is not None:
+            self._facts.on_assign(node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if self._facts is not None:
+            self._facts.on_assign(node)
 
     def leave_Module(self, node: cst.Module) -> None:
         for scan in _step_scans(self.ctx):
@@ -4144,7 +4216,8 @@ class MissingZeroGrad(_StepRule):
     clears the gradients: no `optimizer.zero_grad()`, `model.zero_grad()`, `zero_grad(set_to_none=True)`,
     `p.grad = None` / `p.grad.zero_()` loop, or helper named for it (`reset_grad()`), anywhere in the
     iteration — including in helpers defined in the same file (`train_step(...)`, `self.backward_G()`),
-    which are followed.
+    which are followed. A `zero_grad` written without parentheses (`optimizer.zero_grad`) does nothing
+    and does not count.
 
     Backward calls are `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`,
     `fabric.backward(loss)`, `self.manual_backward(loss)`, `torch.autograd.backward(...)` and timm's
@@ -4186,8 +4259,6 @@ class MissingZeroGrad(_StepRule):
     name = "missing-zero-grad"
     message = "optimizer.step() in a loop that never zeroes the gradients: backward() adds to .grad, so each step applies the sum of all past gradients; call optimizer.zero_grad() every iteration"
 
-
-    # -- cases --
     VALID = [
         # zero_grad at the top of the iteration.
         """
@@ -4550,8 +4621,21 @@ class MissingZeroGrad(_StepRule):
             """,
             line=10,
         ),
+        # zero_grad referenced but never called.
+        Invalid(
+            """
+            import torch
+
+            def train(model, loader, optimizer, criterion):
+                for x, y in loader:
+                    optimizer.zero_grad
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+            """,
+            line=9,
+        ),
     ]
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         for loop, evs in scan.units():
@@ -4625,7 +4709,6 @@ class ZeroGradBeforeStep(_StepRule):
     name = "zero-grad-before-step"
     message = "zero_grad() between backward() and step() wipes the gradients just computed, so the step applies nothing; zero the gradients before backward() or after step()"
 
-    # -- cases --
     VALID = [
         # Zeroing at the top, and after the step.
         """
@@ -4905,7 +4988,6 @@ class ZeroGradBeforeStep(_StepRule):
             line=7,
         ),
     ]
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         facts = scan.facts
@@ -4977,8 +5059,6 @@ class StepBeforeBackward(_StepRule):
     name = "step-before-backward"
     message = "optimizer.step() runs before backward() in the same iteration: the update uses the previous iteration's gradients (or none); call backward() first"
 
-
-    # -- cases --
     VALID = [
         # The usual order.
         """
@@ -5262,7 +5342,6 @@ class StepBeforeBackward(_StepRule):
             message_contains="before backward()",
         ),
     ]
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         for loop, evs in scan.units():
@@ -5331,7 +5410,6 @@ class ClipGradMisplaced(_StepRule):
     _BEFORE = "gradient clipping before backward(): it clips the gradients of the previous iteration (or zeros), not the ones step() applies; clip after backward() and before step()"
     _AFTER = "gradient clipping after optimizer.step(): the update has already used the unclipped gradients; clip after backward() and before step()"
 
-    # -- cases --
     VALID = [
         # Between backward and step.
         """
@@ -5622,7 +5700,6 @@ class ClipGradMisplaced(_StepRule):
             line=8,
         ),
     ]
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         for loop, evs in scan.units():
@@ -5698,11 +5775,9 @@ class ClipWithoutUnscale(_StepRule):
     code = "NN207"
     name = "clip-without-unscale"
     message = "gradients clipped while still scaled by GradScaler: the threshold applies to the scaled norm; call scaler.unscale_(optimizer) before clipping"
-    requires = ("scale", "clip_grad", "backward")
+    requires = ("scale", "clip_grad", ".backward(")
     fixable = True
 
-
-    # -- cases --
     VALID = [
         # unscale_ first.
         """
@@ -6080,31 +6155,67 @@ class ClipWithoutUnscale(_StepRule):
                 return loss.detach()
             """,
         ),
+        # AMP optional: the scaled branch is not unscaled (no fix: the plain branch must not unscale).
+        Invalid(
+            """
+            import torch
+
+            scaler = torch.cuda.amp.GradScaler()
+
+            def train(model, loader, optimizer, criterion, use_amp):
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    if use_amp:
+                        scaler.scale(loss).backward()
+                    else:
+                        loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    if use_amp:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+            """,
+            line=14,
+        ),
     ]
     VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
-        for loop, evs in scan.units():
+        for _loop, evs in scan.units():
             for c_index, c in enumerate(evs):
                 if c.kind != "C" or not c.extra[0] or c.extra[1]:
                     continue
-                k = next((i for i in range(c_index - 1, -1, -1) if evs[i].kind == "B"), None)
-                if k is None or not evs[k].key:
+                # The backward calls since the last step (both branches of ``if amp: ... else: ...``).
+                scaled = None
+                for i in range(c_index - 1, -1, -1):
+                    e = evs[i]
+                    if e.kind == "S" and e.extra is not True:
+                        break
+                    if e.kind == "B" and e.key:
+                        scaled = i
+                if scaled is None or any(e.kind == "U" for e in evs[scaled:c_index]):
                     continue
-                if any(e.kind == "U" for e in evs[k:c_index]):
-                    continue
-                self.found(c.node, fix=self._fix(evs, c, evs[k].key, loop))
+                backs = [e for e in evs[scaled:c_index] if e.kind == "B"]
+                self.found(c.node, fix=self._fix(evs, c, backs))
 
-    def _fix(self, evs: list[_StepEvent], c: _StepEvent, scaler: str, loop):
+    def _fix(self, evs: list[_StepEvent], c: _StepEvent, backs: list[_StepEvent]):
+        """Only where the unscale_ runs at most once per scaled step: every backward since the last step is
+        scaled by the same scaler and dominates the clipping, and the scaler steps one optimiser in the
+        clipping's block or one enclosing it through conditions only (no loop in between)."""
         if c.indent is None or c.line is None or c.inlined or any(e.kind == "U" for e in evs):
             return None
-        loops = [p for p in c.path if p[1] == "loop"]
-        optimizers = {
-            e.key for e in evs if e.kind == "S" and isinstance(e.extra, tuple) and e.extra[1] == scaler and e.key
-        }
-        steps = [e for e in evs if e.kind == "S" and e.key in optimizers]
-        if len(optimizers) != 1 or any([p for p in s.path if p[1] == "loop"] != loops for s in steps):
+        scaler = backs[0].key
+        if any(b.key != scaler or c.path[: len(b.path)] != b.path for b in backs):
+            return None
+        steps = [e for e in evs if e.kind == "S" and isinstance(e.extra, tuple) and e.extra[1] == scaler and e.key]
+        optimizers = {e.key for e in steps}
+        for e in steps:
+            extra = c.path[len(e.path) :]
+            if c.path[: len(e.path)] != e.path or any(entry[1] not in ("if", "else") for entry in extra):
+                return None
+        if len(optimizers) != 1:
             return None
         (optimizer,) = optimizers
         text = f"{scaler}.unscale_({optimizer})\n{c.indent}{self.ctx.code(c.line)}"
@@ -6123,10 +6234,15 @@ class SchedulerBeforeOptimizer(_StepRule):
     (timm's `lr_scheduler.step(epoch)` and diffusers' `noise_scheduler.step(...)` take arguments and are
     other APIs). Optimiser steps include `scaler.step(optimizer)`.
 
+    A step under a check that the scheduler exists (`if scheduler is not None:`) or that the phase
+    trains (`for phase in ["train", "val"]: if phase == "train": scheduler.step()`, the pre-1.1
+    transfer-learning tutorial) counts as unconditional.
+
     Left alone: the scheduler stepped after the optimiser (in the same loop or after the batch loop),
-    a scheduler step under a condition (`if epoch > 0:`; a check that the scheduler exists is fine),
-    fast-forward loops when resuming (`for _ in range(start_epoch): scheduler.step()`), and schedulers
-    of other libraries.
+    a scheduler step under another condition (`if epoch > 0:`, `if epoch > args.warm:`),
+    fast-forward loops when resuming (`for _ in range(start_epoch): scheduler.step()`), schedulers
+    of other libraries (timm, diffusers samplers), KL/temperature "schedulers" (`beta_scheduler`), and
+    optimiser steps hidden in code the rule does not see (`train_one_epoch` imported from elsewhere).
 
     ## Why is this bad?
     Since PyTorch 1.1 the scheduler is meant to be stepped after the optimiser. Stepping it first skips
@@ -6153,7 +6269,6 @@ class SchedulerBeforeOptimizer(_StepRule):
     message = "scheduler.step() runs before optimizer.step(): the first value of the schedule is skipped (PyTorch >= 1.1 order); step the scheduler after the optimizer"
     requires = (("sched", "Sched", "_LR", "LR("), "step")
 
-    # -- cases --
     VALID = [
         # After the optimiser, per batch and per epoch.
         """
@@ -6297,6 +6412,24 @@ class SchedulerBeforeOptimizer(_StepRule):
             for epoch in range(epochs):
                 scheduler.step()
                 train_one_epoch(model, loader, optimizer)
+        """,
+        # Stepped at the end of the epoch, in the validation phase.
+        """
+        import torch
+
+        def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs):
+            for epoch in range(num_epochs):
+                for phase in ["train", "val"]:
+                    model.train(phase == "train")
+                    for inputs, labels in dataloaders[phase]:
+                        optimizer.zero_grad()
+                        with torch.set_grad_enabled(phase == "train"):
+                            loss = criterion(model(inputs), labels)
+                            if phase == "train":
+                                loss.backward()
+                                optimizer.step()
+                    if phase == "val":
+                        scheduler.step()
         """,
     ]
     INVALID = [
@@ -6455,8 +6588,32 @@ class SchedulerBeforeOptimizer(_StepRule):
             """,
             line=9,
         ),
+        # The pre-1.1 transfer-learning tutorial: stepped when the train phase starts.
+        Invalid(
+            """
+            import torch
+            from torch.optim import lr_scheduler
+
+            def train_model(model, criterion, optimizer, scheduler, dataloaders, num_epochs=25):
+                for epoch in range(num_epochs):
+                    for phase in ["train", "val"]:
+                        if phase == "train":
+                            scheduler.step()
+                            model.train()
+                        else:
+                            model.eval()
+                        for inputs, labels in dataloaders[phase]:
+                            optimizer.zero_grad()
+                            with torch.set_grad_enabled(phase == "train"):
+                                loss = criterion(model(inputs), labels)
+                                if phase == "train":
+                                    loss.backward()
+                                    optimizer.step()
+                return model
+            """,
+            line=9,
+        ),
     ]
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         for loop, evs in scan.units():
@@ -6468,12 +6625,21 @@ class SchedulerBeforeOptimizer(_StepRule):
                     self.found(e.node)
 
     def _unconditional(self, e: _StepEvent, loop) -> bool:
+        """Runs whenever the iteration trains: no condition but a check that the scheduler exists or that the
+        phase is training (``for phase in ['train', 'val']: if phase == 'train': scheduler.step()``)."""
         for entry in _step_rel(e, loop):
-            if entry[1] != "if" or entry[2] is None:
+            if entry[1] == "loop":
+                if not _sched_is_transparent_loop(entry[2]):
+                    return False
+                continue
+            if entry[1] not in ("if", "else") or entry[2] is None:
                 return False
             names = {dotted_name(n) for n in _expr_nodes(entry[2]) if isinstance(n, (cst.Name, cst.Attribute))}
-            if e.key not in names and not any(n and _step_sched_name(n) for n in names):
-                return False
+            if e.key in names or any(n and _step_sched_name(n) for n in names):
+                continue
+            if entry[1] == "if" and _step_phase_test(entry[2]):
+                continue
+            return False
         return True
 
 
@@ -6561,11 +6727,9 @@ class LossAccumulatedWithGraph(_StepRule):
     code = "NN208"
     name = "loss-accumulated-with-graph"
     message = "a loss tensor is accumulated across iterations with its autograd graph: every iteration's graph stays alive (memory grows); accumulate loss.detach() or loss.item()"
-    requires = (("backward", "training_step"), ("+=", "append", "+ "))
+    requires = ((".backward(", "manual_backward(", "training_step"), ("+=", "append", "+ "))
     fixable = True
 
-
-    # -- cases --
     VALID = [
         # .item(), float(), .detach(), .data.
         """
@@ -6720,6 +6884,41 @@ class LossAccumulatedWithGraph(_StepRule):
                 optimizer.step()
                 batch_loss += loss
                 print(batch_loss)
+        """,
+        # A step method whose running loss is reset with every optimiser step.
+        """
+        import torch
+
+        class Recipe:
+            def train_step(self, batch):
+                loss = self._loss_fn(self._model(batch["tokens"]), batch["labels"])
+                loss = loss / self._gradient_accumulation_steps
+                self._running_loss += loss
+                loss.backward()
+                if (self._current_step + 1) % self._gradient_accumulation_steps == 0:
+                    self._optimizer.step()
+                    self._optimizer.zero_grad(set_to_none=True)
+                    log(self._running_loss.item())
+                    self._running_loss = 0
+                self._current_step += 1
+        """,
+        # A helper of the same file returns a number; its names are its own.
+        """
+        import torch
+
+        def train_step(model, batch, optimizer, criterion):
+            optimizer.zero_grad()
+            loss = criterion(model(batch[0]), batch[1])
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        def train(model, loader, optimizer, criterion):
+            total = 0
+            for batch in loader:
+                loss = train_step(model, batch, optimizer, criterion)
+                total += loss
+            return total / len(loader)
         """,
     ]
     INVALID = [
@@ -6980,28 +7179,45 @@ class LossAccumulatedWithGraph(_StepRule):
                         self.running_loss += loss.mean().detach()
             """,
         ),
+        # A per-sample training method: the attribute outlives the call.
+        Invalid(
+            """
+            import torch
+
+            class Learner:
+                def train(self, data, target):
+                    self.model.zero_grad()
+                    loss = self.loss_function(self.model(data), target)
+                    loss.backward()
+                    self.running_loss += loss
+                    self.optimizer.step()
+            """,
+            line=9,
+        ),
     ]
     VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
-    # -- end cases --
 
     def check(self, scan: _StepScan) -> None:
         root_slice = self._slice(scan.events, scan.events, include_returns=scan.name == "training_step")
         for loop, evs in scan.units():
-            lightning = loop is None and scan.name == "training_step" and scan.klass is not None
-            if loop is None and not lightning:
+            # The function itself is one iteration (a train_step method, Lightning's training_step): what
+            # outlives a call is an attribute.
+            per_call = loop is None and isinstance(scan.root, cst.FunctionDef) and scan.klass is not None
+            lightning = per_call and scan.name == "training_step"
+            if loop is None and not per_call:
                 continue
             targets = self._targets(evs, lightning)
             if not targets:
                 continue
             unit_slice = self._slice(evs, evs, include_returns=lightning)
             for index, acc in enumerate(evs):
-                if acc.kind != "A" or acc.nograd or acc.inlined and lightning:
+                if acc.kind != "A" or acc.nograd or acc.inlined and per_call:
                     continue
                 rel = _step_rel(acc, loop)
                 if _step_depth(rel):
                     continue
                 key = acc.key
-                if lightning and not key.startswith("self."):
+                if per_call and not key.startswith("self."):
                     continue
                 if self._in_slice(key, root_slice) or self._reset(key, acc, evs, index, loop):
                     continue
@@ -7018,7 +7234,9 @@ class LossAccumulatedWithGraph(_StepRule):
     def _targets(evs: list[_StepEvent], lightning: bool) -> set[str]:
         out: set[str] = set()
         for e in evs:
-            if e.kind == "B" or (lightning and e.kind == "R" and not e.inlined):
+            if e.inlined:
+                continue  # a helper's names are its own
+            if e.kind == "B" or (lightning and e.kind == "R"):
                 value = e.extra
                 if isinstance(value, cst.Call) and call_name(value) == "scale" and value.args:
                     value = value.args[0].value
@@ -7036,9 +7254,9 @@ class LossAccumulatedWithGraph(_StepRule):
         """Names that flow into what is backpropagated (a backward target, or a returned training loss)."""
         names: set[str] = set()
         for e in evs:
-            if e.kind == "B" or (include_returns and e.kind == "R" and not e.inlined):
+            if not e.inlined and (e.kind == "B" or (include_returns and e.kind == "R")):
                 names |= _step_names(e.extra)
-        assigns = [e for e in defs if e.kind in ("D", "A")]
+        assigns = [e for e in defs if e.kind in ("D", "A") and not e.inlined]
         changed = True
         while changed:
             changed = False
@@ -7153,16 +7371,41 @@ def _opt_class(ctx, call: cst.Call) -> str | None:
 
 
 class _OptValues:
-    """Numeric settings of the module: unique constants (``WD = 1e-4``) and argparse defaults."""
+    """Numeric settings of the module: unique constants (``WD = 1e-4``), entries of dict literals
+    (``config = {"lr": 0.1}``), class attributes of config classes (``class CFG: lr = 0.1``, also through an
+    instance ``cfg = CFG()``) and argparse defaults (``add_argument("--weight-decay", default=5e-4)``)."""
 
     def __init__(self, module: cst.Module) -> None:
-        self.constants: dict[str, set[float]] = {}
-        self.arguments: dict[str, set[float]] = {}
-        for node in walk_nodes(module, (cst.Assign, cst.Call)):
-            if isinstance(node, cst.Assign):
-                if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-                    value = number_value(node.value)
-                    self.constants.setdefault(node.targets[0].target.value, set()).add(value)
+        self.constants: dict[str, set[float | None]] = {}
+        self.arguments: dict[str, set[float | None]] = {}
+        self.entries: dict[tuple[str, str], set[float | None]] = {}  # (dict or class name, key) -> values
+        self.instances: dict[str, set[str]] = {}  # variable -> class names it is bound to
+        classes: set[str] = set()
+        for node in walk_nodes(module, (cst.Assign, cst.Call, cst.ClassDef)):
+            if isinstance(node, cst.ClassDef):
+                classes.add(node.name.value)
+                for stmt in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+                    if isinstance(stmt, cst.SimpleStatementLine):
+                        for small in stmt.body:
+                            if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                                targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+                                for t in targets:
+                                    if isinstance(t, cst.Name):
+                                        key = (node.name.value, t.value)
+                                        self.entries.setdefault(key, set()).add(number_value(small.value))
+            elif isinstance(node, cst.Assign):
+                if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+                    continue
+                name = node.targets[0].target.value
+                value = node.value
+                self.constants.setdefault(name, set()).add(number_value(value))
+                if isinstance(value, cst.Dict):
+                    for item in value.elements:
+                        key = string_value(item.key) if isinstance(item, cst.DictElement) else None
+                        if key is not None:
+                            self.entries.setdefault((name, key), set()).add(number_value(item.value))
+                elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and not value.args:
+                    self.instances.setdefault(name, set()).add(value.func.value)
             elif call_name(node) == "add_argument":
                 dest = string_value(arg(node, None, "dest"))
                 if dest is None:
@@ -7173,6 +7416,7 @@ class _OptValues:
                     dest = chosen.lstrip("-").replace("-", "_") if chosen else None
                 if dest:
                     self.arguments.setdefault(dest, set()).add(number_value(arg(node, None, "default")))
+        self.classes = classes
 
     @staticmethod
     def _unique(values: set[float | None] | None) -> float | None:
@@ -7185,6 +7429,21 @@ class _OptValues:
 
     def argument(self, name: str) -> float | None:
         return self._unique(self.arguments.get(name))
+
+    def config(self, expr: cst.BaseExpression) -> float | None:
+        """``CFG.lr`` / ``cfg.lr`` (``cfg = CFG()``) / ``config["lr"]`` / ``self.config["lr"]`` read from a literal."""
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            owner, key = expr.value.value, expr.attr.value
+            owners = {owner} if owner in self.classes else self.instances.get(owner, set())
+            if len(owners) == 1:
+                return self._unique(self.entries.get((next(iter(owners)), key)))
+            return None
+        if isinstance(expr, cst.Subscript) and isinstance(expr.value, cst.Name) and len(expr.slice) == 1:
+            index = expr.slice[0].slice
+            key = string_value(index.value) if isinstance(index, cst.Index) else None
+            if key is not None and expr.value.value not in self.classes:
+                return self._unique(self.entries.get((expr.value.value, key)))
+        return None
 
 
 def _opt_param_default(ctx, name: str) -> tuple[bool, float | None]:
@@ -7216,7 +7475,8 @@ class AdamWeightDecay(_OptRule):
     Flags `torch.optim.Adam` and `torch.optim.Adamax` constructed with a weight decay greater than
     zero: `weight_decay=5e-4`, the fifth positional argument, a parameter group
     `{"params": ..., "weight_decay": 1e-4}`, or a value that resolves to a positive number — a
-    constant (`WD = 1e-4`), the default of the enclosing function's parameter (`weight_decay=1e-4`), or
+    constant (`WD = 1e-4`), an entry of a config dict or class written in the file (`config["wd"]`,
+    `CFG.weight_decay`), the default of the enclosing function's parameter (`weight_decay=1e-4`), or
     an argparse default read through `args.weight_decay`. Any import form resolves (`optim.Adam`,
     `from torch.optim import Adam`).
 
@@ -7255,7 +7515,6 @@ class AdamWeightDecay(_OptRule):
     requires = ("Adam",)
     fixable = True
 
-    # -- cases --
     VALID = [
         # AdamW, SGD, Adam without decay.
         """
@@ -7320,6 +7579,13 @@ class AdamWeightDecay(_OptRule):
         import torch
 
         opt = torch.optim.Adam(model.parameters(), 1e-3, (0.9, 0.999), 1e-8)
+        """,
+        # A config whose decay is zero.
+        """
+        import torch
+
+        config = {"lr": 1e-3, "weight_decay": 0.0}
+        opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
         """,
     ]
     INVALID = [
@@ -7452,9 +7718,22 @@ class AdamWeightDecay(_OptRule):
             """,
             line=4,
         ),
+        # A config class (Kaggle style).
+        Invalid(
+            """
+            import torch
+
+            class CFG:
+                lr = 1e-3
+                weight_decay = 1e-6
+
+            def get_optimizer(model):
+                return torch.optim.Adam(model.parameters(), lr=CFG.lr, weight_decay=CFG.weight_decay)
+            """,
+            line=9,
+        ),
     ]
     VALID = [*VALID, *(case.fixed for case in INVALID if case.fixed is not None)]  # a second --fix changes nothing
-    # -- end cases --
 
     def visit_Call(self, node: cst.Call) -> None:
         kind = _opt_class(self.ctx, node) if call_name(node) in _OPT_L2 else None
@@ -7487,6 +7766,9 @@ class AdamWeightDecay(_OptRule):
             if is_param:
                 return default
             return self.values.constant(expr.value)
+        configured = self.values.config(expr)
+        if configured is not None:
+            return configured
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, (cst.Name, cst.Attribute)):
             root = _last(dotted_name(expr.value))
             if root in ("args", "opt", "opts", "FLAGS", "flags", "hparams", "options", "cfg", "config", "hp"):
@@ -7538,11 +7820,13 @@ class AdamWeightDecay(_OptRule):
 class ExtremeLearningRate(_OptRule):
     """## What it does
     Flags a `torch.optim` optimiser built for a model's parameters with a learning rate written as a
-    literal (or a constant bound once to one) far outside any sane range for that optimiser:
+    literal — directly, or through a constant bound once to one (`LR = 0.5`) or an entry of a config
+    dict or class written in the file (`config["lr"]`, `CFG.lr`) — far outside any sane range for
+    that optimiser:
 
     - Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam: `lr >= 0.1`;
     - RMSprop, Adagrad: `lr >= 1`;
-    - SGD, ASGD: `lr >= 10`;
+    - SGD, ASGD: `lr >= 25` (20 with clipping is the word-language-model recipe);
     - any of them, and the others: `0 < lr <= 1e-7`.
 
     The learning rate is read from `lr=` or the second positional argument, and from the parameter
@@ -7550,7 +7834,8 @@ class ExtremeLearningRate(_OptRule):
     `filter(..., model.parameters())`, parameter groups, or a variable holding them.
 
     Left alone: optimisers over a few tensors (`Adam([latent], lr=0.1)`: optimising inputs or latents
-    at high rates is normal), `lr=0`, values read from arguments or configs, `Adadelta` and `LBFGS`
+    at high rates is normal), `lr=0`, values read from command-line arguments (`args.lr`: one default
+    often serves several optimisers) or from function parameters, `Adadelta` and `LBFGS`
     (whose default is 1), and modules where something else sets the rate: `LambdaLR` (the Annotated
     Transformer's `Adam(lr=1.0)` with a Noam factor), `OneCycleLR`/`CyclicLR`, learning-rate finders,
     or code writing `param_group["lr"]`.
@@ -7577,7 +7862,6 @@ class ExtremeLearningRate(_OptRule):
     message = "learning rate far outside the sane range for this optimizer (training diverges or never moves); check the value"
     requires = ("optim", ("Adam", "SGD", "RMSprop", "Adagrad", "NAdam", "RAdam", "Adamax", "ASGD"))
 
-    # -- cases --
     VALID = [
         # Ordinary rates.
         """
@@ -7669,6 +7953,17 @@ class ExtremeLearningRate(_OptRule):
         for step, batch in enumerate(loader):
             for group in optimizer.param_groups:
                 group["lr"] = base_lr * min(1.0, step / warmup)
+        """,
+        # Config entries at sane rates; a config class for SGD.
+        """
+        import torch
+
+        class CFG:
+            lr = 0.1
+
+        config = {"lr": 3e-4}
+        a = torch.optim.Adam(model.parameters(), lr=config["lr"])
+        b = torch.optim.SGD(model.parameters(), lr=CFG.lr, momentum=0.9)
         """,
     ]
     INVALID = [
@@ -7766,8 +8061,17 @@ class ExtremeLearningRate(_OptRule):
             """,
             line=6,
         ),
+        # A config dict.
+        Invalid(
+            """
+            import torch
+
+            config = {"epochs": 10, "lr": 0.5, "batch_size": 64}
+            optimizer = torch.optim.AdamW(model.parameters(), lr=config["lr"])
+            """,
+            line=5,
+        ),
     ]
-    # -- end cases --
 
     def visit_Call(self, node: cst.Call) -> None:
         if call_name(node) not in _OPT_HIGH and call_name(node) not in ("Adadelta", "LBFGS", "Rprop"):
@@ -7810,6 +8114,8 @@ class ExtremeLearningRate(_OptRule):
             if is_param:
                 return None
             return self.values.constant(expr.value)
+        if isinstance(expr, (cst.Attribute, cst.Subscript)):
+            return self.values.config(expr)
         return None
 
     def _model_params(self, params: cst.BaseExpression | None, depth: int = 0) -> bool:
