@@ -1876,7 +1876,7 @@ class _Assign:
 class _Scope:
     """A function (or the module, or a class body): its bindings in source order."""
 
-    __slots__ = ("assigns", "cls", "kind", "node", "params", "parent")
+    __slots__ = ("assigns", "calls_init", "cls", "kind", "node", "params", "parent", "returned")
 
     def __init__(self, node: cst.CSTNode, kind: str, cls: _ClassInfo | None, parent: _Scope | None) -> None:
         self.node = node
@@ -1885,6 +1885,8 @@ class _Scope:
         self.parent = parent
         self.assigns: dict[str, list[_Assign]] = {}
         self.params: set[str] = set()
+        self.returned: set[str] = set()  # names returned by ``return name``
+        self.calls_init = False  # calls some ``x.__init__(...)`` / ``__setstate__`` directly
 
     def reaching(self, name: str, use: int) -> _Assign | None:
         """The last binding of ``name`` completed before the node numbered ``use``."""
@@ -1914,6 +1916,9 @@ class _ClassInfo:
 
 
 _END = object()
+_INDEX_LEAVES = frozenset(
+    {cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis, cst.Pass, cst.Break, cst.Continue}
+)
 
 
 class _Index:
@@ -1932,51 +1937,64 @@ class _Index:
         self.order: dict[int, int] = {}  # id(call or return) -> walk number, for reaching definitions
         self.names: dict[str, list[tuple[cst.BaseExpression | None, _Scope, _Assign]]] = {}
         self.attr_counts: dict[str, int] = {}  # every ``x.attr`` of the file, by attribute name
+        self.strings: set[str] = set()  # the short string literals of the file
+        self._binding_patterns: dict[str, re.Pattern] = {}
         self._walk(module)
 
     # ---- the walk ----------------------------------------------------------------------------
     def _walk(self, module: cst.Module) -> None:  # noqa: C901 - one dispatch over node types
-        stack: list = [(module, self.module_scope, None)]
+        stack: list = [module]
+        scope = self.module_scope
+        cls: _ClassInfo | None = None
         order = 0
         calls = self.calls
         orders = self.order
         attr_counts = self.attr_counts
+        strings = self.strings
+        leaves = _INDEX_LEAVES
         while stack:
-            node, scope, cls = stack.pop()
-            if node is _END:
-                scope.end = order  # ``scope`` holds the _Assign record here
+            node = stack.pop()
+            t = type(node)
+            if t is tuple:
+                if node[0] is _END:
+                    node[1].end = order
+                else:  # leaving a function or class: back to the enclosing scope
+                    scope, cls = node[1], node[2]
                 continue
             order += 1
-            t = type(node)
-            if t is cst.Name:
+            if t in leaves:
+                if t is cst.SimpleString and len(node.value) < 80:
+                    strings.add(node.raw_value)
                 continue
             if t is cst.Call:
                 calls.append((node, scope, order))
                 orders[id(node)] = order
+                func = node.func
+                if type(func) is cst.Attribute:
+                    if func.attr.value == "__init__" or func.attr.value == "__setstate__":
+                        scope.calls_init = True
+                    if cls is not None and type(func.value) is cst.Name and func.value.value == "self":
+                        key = func.attr.value
+                        cls.self_calls[key] = cls.self_calls.get(key, 0) + 1
                 if cls is not None:
                     cls.calls.append(node)
-                    attr = _self_attr(node.func)
-                    if attr is not None:
-                        cls.self_calls[attr] = cls.self_calls.get(attr, 0) + 1
             elif t is cst.Attribute:
                 key = node.attr.value
                 attr_counts[key] = attr_counts.get(key, 0) + 1
                 if cls is not None and type(node.value) is cst.Name and node.value.value == "self":
-                    key = node.attr.value
                     cls.self_refs[key] = cls.self_refs.get(key, 0) + 1
             elif t is cst.Return:
                 orders[id(node)] = order
-            elif t is cst.SimpleString:
-                continue
+                if type(node.value) is cst.Name:
+                    scope.returned.add(node.value.value)
             elif t is cst.ClassDef:
                 info = _ClassInfo(node, scope)
                 self.classes.append(info)
                 self.class_by_node[id(node)] = info
                 self.classes_by_name.setdefault(info.name, []).append(info)
-                body_scope = _Scope(node, "class", info, scope)
-                for child in reversed(children(node)):
-                    stack.append((child, body_scope if child is node.body else scope, info if child is node.body else cls))
-                continue
+                stack.append(("exit", scope, cls))
+                scope = _Scope(node, "class", info, scope)
+                cls = info
             elif t is cst.FunctionDef:
                 fscope = _Scope(node, "function", cls, scope)
                 self.scope_of_fn[id(node)] = fscope
@@ -1988,22 +2006,22 @@ class _Index:
                         fscope.params.add(star.name.value)
                 if scope.kind == "class" and cls is not None:
                     cls.methods.setdefault(node.name.value, node)
-                for child in reversed(children(node)):
-                    stack.append((child, fscope if child is node.body else scope, cls))
-                continue
+                stack.append(("exit", scope, cls))
+                scope = fscope
             elif t is cst.Assign or t is cst.AnnAssign or t is cst.AugAssign or t is cst.NamedExpr:
                 value = None if t is cst.AugAssign else node.value
                 record = _Assign(order, value, node)
                 targets = [tg.target for tg in node.targets] if t is cst.Assign else [node.target]
                 for target in targets:
                     self._bind(target, record, scope, cls, value)
-                stack.append((_END, record, None))
+                stack.append((_END, record))
             elif t is cst.For or t is cst.CompFor:
                 self._bind(node.target, _Assign(order, None, node), scope, cls, None)
             elif t is cst.AsName:
                 self._bind(node.name, _Assign(order, None, node), scope, cls, None)
-            for child in reversed(children(node)):
-                stack.append((child, scope, cls))
+            elif t is cst.Import or t is cst.ImportFrom:
+                continue
+            stack.extend(reversed(_index_children(node, t)))
 
     def _bind(self, target: cst.BaseExpression, record: _Assign, scope: _Scope, cls, value) -> None:
         t = type(target)
@@ -2024,6 +2042,19 @@ class _Index:
                 if type(inner) is cst.StarredElement:
                     inner = inner.value
                 self._bind(inner, _Assign(record.start, None, record.node), scope, cls, None)
+
+    def file_bindings(self, name: str) -> list[tuple[cst.BaseExpression | None, _Scope, _Assign]] | None:
+        """Every binding of ``name`` in the file, or None when the source holds assignments the index
+        did not see (functions left out of the parse because no active rule needed them)."""
+        bindings = self.names.get(name, [])
+        pattern = self._binding_patterns.get(name)
+        if pattern is None:
+            pattern = self._binding_patterns[name] = re.compile(
+                rf"(?<![\w.]){re.escape(name)}\s*(?::[^=\n]*)?=(?!=)"
+            )
+        if len(pattern.findall(self.ctx.source)) > len(bindings):
+            return None
+        return bindings
 
     # ---- classes -------------------------------------------------------------------------------
     def local_class(self, node: cst.BaseExpression, scope: _Scope | None = None) -> _ClassInfo | None:
@@ -2081,6 +2112,47 @@ class _Index:
         if fn is None:
             return self.module_scope
         return self.scope_of_fn.get(id(fn), self.module_scope)
+
+
+def _index_children(node: cst.CSTNode, t: type) -> list | tuple:
+    """The children the index needs, in source order: the common node types by hand (no Arg, Element
+    or annotation nodes, no attribute names), the rest through the walker."""
+    if t is cst.Attribute:
+        return (node.value,)
+    if t is cst.Call:
+        return [node.func, *[a.value for a in node.args]]
+    if t is cst.SimpleStatementLine or t is cst.IndentedBlock:
+        return node.body
+    if t is cst.Expr:
+        return (node.value,)
+    if t is cst.Assign:
+        return [*[tg.target for tg in node.targets], node.value]
+    if t is cst.BinaryOperation:
+        return (node.left, node.right)
+    if t is cst.Subscript:
+        out = [node.value]
+        for element in node.slice:
+            inner = element.slice
+            if type(inner) is cst.Index:
+                out.append(inner.value)
+            else:
+                out.append(inner)
+        return out
+    if t is cst.Tuple or t is cst.List or t is cst.Set:
+        return [e.value for e in node.elements]
+    if t is cst.Return:
+        return (node.value,) if node.value is not None else ()
+    if t is cst.UnaryOperation:
+        return (node.expression,)
+    if t is cst.Comparison:
+        return [node.left, *[c.comparator for c in node.comparisons]]
+    if t is cst.AnnAssign:
+        return (node.target, node.value) if node.value is not None else (node.target,)
+    if t is cst.FunctionDef:
+        p = node.params
+        defaults = [q.default for q in (*p.posonly_params, *p.params, *p.kwonly_params) if q.default is not None]
+        return [*[d.decorator for d in node.decorators], *defaults, node.body]
+    return children(node)
 
 
 def _is_static(fn: cst.FunctionDef) -> bool:
@@ -2169,7 +2241,7 @@ class _Kinds:
                 if found.value is None:
                     return None
                 return self.resolve(found.value, scope, found.start, depth + 1, ctor)
-            bindings = self.index.names.get(expr.value)
+            bindings = self.index.file_bindings(expr.value)
             if not bindings or len(bindings) > 8:
                 return None
             return self._same([(v, s, r.start) for v, s, r in bindings], depth, ctor)
@@ -2420,9 +2492,13 @@ class SoftmaxBeforeCrossEntropy(_LossInputRule):
     code = "NN302"
     name = "softmax-before-cross-entropy"
     message = "softmax output passed to cross_entropy, which applies log_softmax itself; pass the raw logits"
-    requires = (("softmax", "Softmax"), ("cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss"), ("loss", "softmax"))
+    requires = (("cross_entropy", "CrossEntropyLoss", "nll_loss", "NLLLoss"), ("loss", "criterion", "cross_entropy"))
     fixable = True
     _losses = frozenset({"ce", "nll"})
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return ("softmax" in text or "Softmax" in text) and super().applies_to(text)
 
     def check(self, call, loss, value, scope, use, kinds) -> None:
         got = kinds.of(value, scope, use)
@@ -2857,9 +2933,16 @@ class SigmoidBeforeBceWithLogits(_LossInputRule):
     code = "NN303"
     name = "sigmoid-before-bce-with-logits"
     message = "sigmoid output passed to BCEWithLogitsLoss, which applies the sigmoid itself; pass the raw logits"
-    requires = (("sigmoid", "Sigmoid"), ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"), ("loss", "sigmoid"))
+    requires = (
+        ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"),
+        ("loss", "criterion", "binary_cross_entropy_with_logits"),
+    )
     fixable = True
     _losses = frozenset({"bce_logits"})
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return ("sigmoid" in text or "Sigmoid" in text) and super().applies_to(text)
 
     def check(self, call, loss, value, scope, use, kinds) -> None:
         got = kinds.of(value, scope, use)
@@ -2979,6 +3062,15 @@ class SigmoidBeforeBceWithLogits(_LossInputRule):
 
         def loss_fn(logits, y):
             return F.binary_cross_entropy_with_logits(logits, y)
+        """,
+        # A discriminator ending in nn.Sigmoid trained with plain BCELoss.
+        """
+        import torch.nn as nn
+
+        netD = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1), nn.Sigmoid())
+        criterion = nn.BCELoss()
+        for real, label in loader:
+            err = criterion(netD(real).view(-1), label)
         """,
     ]
     INVALID = [
@@ -3105,9 +3197,35 @@ class SigmoidBeforeBceWithLogits(_LossInputRule):
                     return self.criterion(out, y)
             """,
         ),
+        # A DCGAN discriminator ending in nn.Sigmoid, trained with BCEWithLogitsLoss in a script loop.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            class Discriminator(nn.Module):
+                def __init__(self, nc, ndf):
+                    super().__init__()
+                    self.main = nn.Sequential(
+                        nn.Conv2d(nc, ndf, 4, 2, 1, bias=False),
+                        nn.LeakyReLU(0.2, inplace=True),
+                        nn.Conv2d(ndf, 1, 4, 1, 0, bias=False),
+                        nn.Sigmoid(),
+                    )
+
+                def forward(self, x):
+                    output = self.main(x)
+                    return output.view(-1, 1).squeeze(1)
+
+            netD = Discriminator(3, 64).to("cuda")
+            criterion = nn.BCEWithLogitsLoss()
+            for real, _ in dataloader:
+                label = torch.ones(real.size(0), device="cuda")
+                errD_real = criterion(netD(real), label)
+            """,
+            line=23,
+        ),
     ]
-
-
 class ProbabilityLossOnLogits(_LossInputRule):
     """Flags raw logits passed to a loss that expects probabilities or log-probabilities.
 
@@ -3146,7 +3264,10 @@ class ProbabilityLossOnLogits(_LossInputRule):
     code = "NN304"
     name = "probability-loss-on-logits"
     message = "raw logits passed to a loss that expects probabilities; use BCEWithLogitsLoss / cross_entropy"
-    requires = (("binary_cross_entropy", "BCELoss", "nll_loss", "NLLLoss"),)
+    requires = (
+        ("binary_cross_entropy", "BCELoss", "nll_loss", "NLLLoss"),
+        ("loss", "criterion", "BCE", "nll", "binary_cross_entropy"),
+    )
     _losses = frozenset({"bce", "nll"})
 
     def check(self, call, loss, value, scope, use, kinds) -> None:
@@ -3461,8 +3582,12 @@ class SoftmaxWithMultilabelBce(_LossInputRule):
     code = "NN316"
     name = "softmax-with-multilabel-bce"
     message = "softmax output passed to binary cross-entropy; use a sigmoid per label (BCEWithLogitsLoss on logits)"
-    requires = (("softmax", "Softmax"), ("binary_cross_entropy", "BCELoss", "BCEWithLogitsLoss"), ("loss", "softmax"))
+    requires = (("binary_cross_entropy", "BCELoss", "BCEWithLogitsLoss"), ("loss", "criterion", "binary_cross_entropy"))
     _losses = frozenset({"bce", "bce_logits"})
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return ("softmax" in text or "Softmax" in text) and super().applies_to(text)
 
     def check(self, call, loss, value, scope, use, kinds) -> None:
         got = kinds.of(value, scope, use, subscripts=False)
@@ -3545,6 +3670,35 @@ class SoftmaxWithMultilabelBce(_LossInputRule):
         def step(scores, target):
             p = torch.softmax(scores, dim=-1)
             return bce(p[..., 0], target)
+        """,
+        # log_softmax output into a BCE is not this rule's pattern; a sigmoid per label is right.
+        """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Tagger(nn.Module):
+            def __init__(self, d, k):
+                super().__init__()
+                self.fc = nn.Linear(d, k)
+
+            def forward(self, x):
+                return F.sigmoid(self.fc(x))
+
+        model = Tagger(300, 12)
+        criterion = nn.BCELoss()
+
+        def step(x, y):
+            return criterion(model(x), y)
+        """,
+        # A softmax over a different tensor than the one passed to the loss.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        def loss(logits, attn_scores, y):
+            weights = torch.softmax(attn_scores, dim=-1)
+            pooled = (weights * logits).sum(1)
+            return F.binary_cross_entropy_with_logits(pooled, y)
         """,
     ]
     INVALID = [
@@ -3632,9 +3786,39 @@ class SoftmaxWithMultilabelBce(_LossInputRule):
             """,
             line=6,
         ),
+        # Inline F.softmax into F.binary_cross_entropy, with the torch alias.
+        Invalid(
+            """
+            import torch
+
+            def tag_loss(scores, tags):
+                return torch.nn.functional.binary_cross_entropy(torch.nn.functional.softmax(scores, dim=-1), tags)
+            """,
+            line=5,
+        ),
+        # A multi-label model class whose forward returns torch.softmax, trained in a script loop.
+        Invalid(
+            """
+            import torch
+            import torch.nn as nn
+
+            class MultiLabelNet(nn.Module):
+                def __init__(self, d, k):
+                    super().__init__()
+                    self.fc = nn.Linear(d, k)
+
+                def forward(self, x):
+                    return torch.softmax(self.fc(x), dim=1)
+
+            model = MultiLabelNet(300, 12).cuda()
+            criterion = nn.BCELoss()
+            for x, y in loader:
+                out = model(x.cuda())
+                loss = criterion(out, y.cuda().float())
+            """,
+            line=17,
+        ),
     ]
-
-
 class LogWithoutEpsilon(Rule):
     """Flags `log` of a softmax or sigmoid output: use `log_softmax` / `logsigmoid`.
 
@@ -3674,8 +3858,12 @@ class LogWithoutEpsilon(Rule):
     code = "NN317"
     name = "log-without-epsilon"
     message = "log of a softmax/sigmoid output underflows to -inf; use log_softmax / logsigmoid"
-    requires = ("log", ("softmax", "sigmoid", "Softmax", "Sigmoid"))
+    requires = ("log(",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return "log(" in text and ("softmax" in text or "sigmoid" in text or "Softmax" in text or "Sigmoid" in text)
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -4046,8 +4234,24 @@ class BiasBeforeBatchNorm(Rule):
     code = "NN305"
     name = "bias-before-batchnorm"
     message = "layer bias feeds a batch norm directly, which cancels it; pass bias=False"
-    requires = ("BatchNorm", ("Conv", "Linear"))
+    requires = ("BatchNorm",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files with a batch norm and a weight layer built without ``bias=False`` nearby."""
+        if "BatchNorm" not in text:
+            return False
+        for found in _WEIGHT_LAYER_CALL_RE.finditer(text):
+            depth, end, limit = 1, found.end(), min(len(text), found.end() + 600)
+            while end < limit and depth:
+                ch = text[end]
+                depth += (ch == "(") - (ch == ")")
+                end += 1
+            call = text[found.end(): end]
+            if "bias" not in call or "True" in call:
+                return True
+        return False
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -4077,9 +4281,8 @@ class BiasBeforeBatchNorm(Rule):
                 if info is not None and scope.kind == "function" and self._is_sequential_class(info):
                     self._sequence(self._sequential_items(call), scope)
         for scope in index.scope_of_fn.values():
-            returned = {r.value.value for r in _returns(scope.node) if type(r.value) is cst.Name}
-            if returned:
-                star_names.setdefault(id(scope), (scope, set()))[1].update(returned)
+            if scope.returned:
+                star_names.setdefault(id(scope), (scope, set()))[1].update(scope.returned)
         for _, names in star_names.values():
             names.discard("self")
         for info in index.classes:
@@ -4731,6 +4934,21 @@ def _blocks(body: cst.CSTNode):
                     pending.append(part.body)
 
 
+_INIT_DEF_RE = re.compile(r"^([ \t]*)def __init__\(", re.M)
+_OPEN_DROPOUT_RE = re.compile(r"(?:\bF\.|functional\.|(?<![\w.]))dropout[123]?d?\(")
+_LAYER_CONTAINER_RE = re.compile(
+    r"self\.\w+\s*=\s*[\[{]\s*(?:[\w\"'.]+\s*:\s*)?(?:\w+\.)*[A-Z]\w*\("  # self.x = [nn.Linear(...
+)
+_SELF_APPEND_RE = re.compile(r"self\.(\w+)\.(?:append|extend|insert)\(\s*(?:\w+\s*,\s*)?\[?\s*(?:\w+\.)*[A-Z]\w*\(")
+_LOCAL_APPEND_RE = re.compile(r"(?<![\w.])(\w+)\.(?:append|extend)\(\s*\[?\s*(?:\w+\.)*[A-Z]\w*\(")
+_UNIT_NORMAL_RE = re.compile(r"\.normal_?\(|(?<![\w.])normal_\(")
+_WEIGHT_LAYER_CALL_RE = re.compile(r"(?:Conv(?:Transpose)?[123]d|Linear|Bilinear)\(")
+_STD_ONE_RE = re.compile(r"std\s*=\s*1(?:\.0*)?\b(?!\.)")
+_CHECKPOINT_CALL_RE = re.compile(r"(?<![\w])checkpoint(?:_sequential)?\(")
+_LOG_ONE_PLUS_WORDS = ("1 +", "1. +", "1.0 +", "1+", "1.+", "+ 1)", "+ 1.)", "+ 1.0)", "+1)", "+1.)", "+1.0)")
+_DIRECT_FORWARD_RE = re.compile(r"(?<!super\(\))(?<!\bself)\.forward\(")
+
+
 def _first_statement_fix(rule: Rule, fn: cst.FunctionDef, text: str, description: str):
     """An unsafe fix inserting ``text`` as the first statement of ``fn`` (after its docstring)."""
     body = fn.body
@@ -4793,8 +5011,27 @@ class MissingSuperInit(Rule):
     code = "NN306"
     name = "missing-super-init"
     message = "nn.Module subclass __init__ never calls super().__init__(); call it before assigning layers"
-    requires = ("__init__", ("Module", "nn"))
+    requires = ("__init__",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files with an ``__init__`` that calls no ``x.__init__(...)`` at all (a text check that keeps
+        the parser away from the classes of every other file)."""
+        if "__init__" not in text or ("Module" not in text and "Sequential" not in text):
+            return False
+        for found in _INIT_DEF_RE.finditer(text):
+            indent = found.group(1)
+            start = found.end()
+            end = len(text)
+            for stop in (f"\n{indent}def ", f"\n{indent}async def ", f"\n{indent}@", "\nclass "):
+                at = text.find(stop, start)
+                if at != -1 and at < end:
+                    end = at
+            body = text[start:end]
+            if ".__init__(" not in body and "__setstate__" not in body:
+                return True
+        return False
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -4802,7 +5039,7 @@ class MissingSuperInit(Rule):
             init = info.methods.get("__init__")
             if init is None or _is_static(init) or not index.is_module(info):
                 continue
-            if self._calls_base_init(init):
+            if self._calls_base_init(init, index.scope_of(init)):
                 continue
             message = (
                 f"{info.name} derives from nn.Module but its __init__ never calls super().__init__(); "
@@ -4812,7 +5049,7 @@ class MissingSuperInit(Rule):
             self.report(init.name, message, fix=fix)
 
     @staticmethod
-    def _calls_base_init(init: cst.FunctionDef) -> bool:
+    def _calls_base_init(init: cst.FunctionDef, scope: _Scope) -> bool:
         only_raise = True
         for stmt in statements(init.body):
             t = type(stmt)
@@ -4820,12 +5057,15 @@ class MissingSuperInit(Rule):
                 continue
             if t is not cst.Raise and t is not cst.Pass:
                 only_raise = False
-        if only_raise:
+        if only_raise or scope.calls_init:
             return True
-        for call in walk_nodes(init.body, cst.Call):
-            func = call.func
-            if type(func) is cst.Attribute and func.attr.value in ("__init__", "__setstate__"):
-                return True
+        # A nested function of __init__ calling the base initialiser (rare) is found by a walk.
+        nested = [n for n in walk_nodes(init.body, (cst.FunctionDef, cst.Lambda)) if n is not init]
+        for fn in nested:
+            for call in walk_nodes(fn, cst.Call):
+                func = call.func
+                if type(func) is cst.Attribute and func.attr.value in ("__init__", "__setstate__"):
+                    return True
         return False
 
     VALID = [
@@ -5145,8 +5385,12 @@ class UnusedSubmodule(Rule):
     code = "NN307"
     name = "unused-submodule"
     message = "submodule is created in __init__ but never used; remove it or call it in forward"
-    requires = ("__init__", "Module")
+    requires = ("__init__",)
     default_enabled = False
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return "__init__" in text and "Module" in text
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -5166,7 +5410,8 @@ class UnusedSubmodule(Rule):
                 dynamic.add(id(info))
             if attr is None and type(func) is cst.Attribute and _self_attr(func.value) in _DYNAMIC_MODULE_ACCESS and not in_init:
                 dynamic.add(id(info))
-        strings = self._strings(node)
+        strings = index.strings
+        source = self.ctx.source
         for info in index.classes:
             if id(info) in dynamic or not self._own_class(index, info):
                 continue
@@ -5177,6 +5422,11 @@ class UnusedSubmodule(Rule):
                 if attr.startswith("__") or attr in strings:
                     continue
                 if index.attr_counts.get(attr, 0) != len(bindings):
+                    continue
+                # Uses in parts of the file the parse left out count too.
+                if len(re.findall(rf"\.\s*{re.escape(attr)}\b", source)) > len(bindings) or re.search(
+                    rf"[\"']{re.escape(attr)}[\"']", source
+                ):
                     continue
                 if not all(v is not None and s.node is init and _ctor(index, v) is not None for v, s, _ in bindings):
                     continue
@@ -5190,13 +5440,6 @@ class UnusedSubmodule(Rule):
                     f"self.{attr} is created in __init__ but never used: its parameters get no gradient "
                     "(DDP errors out) and waste memory; remove it or use it in forward",
                 )
-
-    def _strings(self, module: cst.Module) -> set[str]:
-        out: set[str] = set()
-        for s in walk_nodes(module, cst.SimpleString):
-            if len(s.value) < 64:
-                out.add(s.raw_value)
-        return out
 
     @staticmethod
     def _own_class(index: _Index, info: _ClassInfo) -> bool:
@@ -5306,6 +5549,34 @@ class UnusedSubmodule(Rule):
             def forward(self, x):
                 return self.head(x)
         """,
+        # Used through a string in the file (checkpoint-compatibility lists).
+        """
+        import torch.nn as nn
+
+        class Model(nn.Module):
+            _keys_to_ignore_on_load_missing = ["legacy_proj"]
+
+            def __init__(self):
+                super().__init__()
+                self.legacy_proj = nn.Linear(8, 8)
+                self.fc = nn.Linear(8, 8)
+
+            def forward(self, x):
+                return self.fc(x)
+        """,
+        # Called from a method other than forward, and in a subclass of the file.
+        """
+        import torch.nn as nn
+
+        class Encoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.proj = nn.Linear(8, 8)
+                self.pool = nn.AdaptiveAvgPool1d(1)
+
+            def encode(self, x):
+                return self.pool(self.proj(x))
+        """,
     ]
     INVALID = [
         Invalid(
@@ -5353,6 +5624,112 @@ class UnusedSubmodule(Rule):
             """,
             line=16,
         ),
+        # An unused norm created next to the used one.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Block(nn.Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.norm1 = nn.LayerNorm(d)
+                    self.norm2 = nn.LayerNorm(d)
+                    self.mlp = nn.Linear(d, d)
+
+                def forward(self, x):
+                    return x + self.mlp(self.norm1(x))
+            """,
+            line=8,
+            message_contains="self.norm2",
+        ),
+        # A conv head left over from an experiment, torch.nn spelled out.
+        Invalid(
+            """
+            import torch
+
+            class Seg(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.backbone = torch.nn.Conv2d(3, 64, 3)
+                    self.aux_head = torch.nn.Conv2d(64, 21, 1)
+                    self.head = torch.nn.Conv2d(64, 21, 1)
+
+                def forward(self, x):
+                    return self.head(self.backbone(x))
+            """,
+            line=8,
+        ),
+        # A Sequential that is built but never applied.
+        Invalid(
+            """
+            from torch import nn
+
+            class Classifier(nn.Module):
+                def __init__(self, d, n):
+                    super().__init__()
+                    self.features = nn.Sequential(nn.Linear(d, d), nn.ReLU())
+                    self.out = nn.Linear(d, n)
+
+                def forward(self, x):
+                    return self.out(x)
+            """,
+            line=7,
+        ),
+        # from torch.nn import ...; an unused activation module.
+        Invalid(
+            """
+            from torch.nn import GELU, Linear, Module
+
+            class MLP(Module):
+                def __init__(self, d):
+                    super().__init__()
+                    self.fc = Linear(d, d)
+                    self.act = GELU()
+
+                def forward(self, x):
+                    return self.fc(x).relu()
+            """,
+            line=8,
+        ),
+        # Unused in a Lightning module-like subclass chain of the file.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Base(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.encoder = nn.GRU(32, 64)
+
+            class Model(Base):
+                def __init__(self):
+                    super().__init__()
+                    self.decoder = nn.GRU(64, 32)
+                    self.dropout = nn.Dropout(0.2)
+
+                def forward(self, x):
+                    h, _ = self.encoder(x)
+                    return self.decoder(h)[0]
+            """,
+            line=13,
+        ),
+        # An embedding nobody looks up.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Tagger(nn.Module):
+                def __init__(self, vocab, tags, d):
+                    super().__init__()
+                    self.word_emb = nn.Embedding(vocab, d)
+                    self.char_emb = nn.Embedding(128, 16)
+                    self.out = nn.Linear(d, tags)
+
+                def forward(self, words):
+                    return self.out(self.word_emb(words))
+            """,
+            line=8,
+        ),
     ]
 
 
@@ -5360,6 +5737,12 @@ _HARMLESS_CONSUMERS = frozenset(
     {"len", "enumerate", "zip", "reversed", "range", "iter", "print", "isinstance", "sorted", "min", "max", "sum", "any", "all"}
 )
 _PARAMETER_CLASSES = frozenset({"Parameter"})
+_PARAMETER_FREE = re.compile(
+    r"\w*Loss|\w*Dropout\w*|Identity|Flatten|Unflatten|\w*Pool\d?d|Upsample\w*|Pixel(Un)?Shuffle|Softmax\w*|"
+    r"LogSoftmax|ReLU6?|LeakyReLU|RReLU|ELU|CELU|SELU|GELU|SiLU|Mish|Sigmoid|LogSigmoid|Tanh|Hardtanh|"
+    r"Hardswish|Hardsigmoid|Softplus|Softsign|Tanhshrink|Threshold|GLU|Hardshrink|Softshrink|ZeroPad\d?d|"
+    r"\w*Pad\d?d|ChannelShuffle|Fold|Unfold"
+)
 
 
 class LayersInPlainList(Rule):
@@ -5414,8 +5797,23 @@ class LayersInPlainList(Rule):
     code = "NN308"
     name = "layers-in-plain-list"
     message = "layers kept in a plain list are not registered (not trained, moved or saved); use nn.ModuleList"
-    requires = ("Module", ("[", "{"))
+    requires = ("__init__",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files that put a constructor call (a capitalised name: a layer class) into a container."""
+        if ("Module" not in text and "Sequential" not in text) or not super().applies_to(text):
+            return False
+        if _LAYER_CONTAINER_RE.search(text) is not None:
+            return True
+        # ``self.blocks = []`` and ``self.blocks.append(Block(...))``.
+        attrs = {m.group(1) for m in _SELF_APPEND_RE.finditer(text)}
+        if any(re.search(rf"self\.{re.escape(attr)}\s*=\s*(?:\[\s*\]|list\(\s*\)|\{{\s*\}}|dict\(\s*\))", text) for attr in attrs):
+            return True
+        # ``blocks.append(Block(...))`` and later ``self.blocks = blocks``.
+        names = {m.group(1) for m in _LOCAL_APPEND_RE.finditer(text)}
+        return any(re.search(rf"self\.\w+\s*=\s*{re.escape(name)}\s*$", text, re.M) for name in names)
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -5522,8 +5920,8 @@ class LayersInPlainList(Rule):
         if cls is not None:
             if cls in _PARAMETER_CLASSES:
                 return "param"
-            if cls in ("ModuleList", "ModuleDict", "ParameterList", "ParameterDict"):
-                return "layer"
+            if _PARAMETER_FREE.fullmatch(cls):
+                return "other"  # no parameters to lose: a list of activations or losses is harmless
             return "layer"
         if _qual(index.ctx, item.func) in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
             return "param"
@@ -5634,6 +6032,16 @@ class LayersInPlainList(Rule):
                     layers.append(nn.Linear(32, 32))
                 self.layers = nn.ModuleList(layers)
                 self.names = [f"layer{i}" for i in range(depth)]
+        """,
+        # Parameter-free modules (losses, activations) in a dict lose nothing.
+        """
+        import torch.nn as nn
+
+        class Heads(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.losses = {"l1": nn.SmoothL1Loss(reduction="none"), "ce": nn.CrossEntropyLoss()}
+                self.acts = [nn.ReLU(), nn.GELU(), nn.Identity()]
         """,
         # A list of layer classes (factories), not of layers.
         """
@@ -5951,8 +6359,16 @@ class FunctionalDropoutAlwaysOn(Rule):
     code = "NN309"
     name = "functional-dropout-always-on"
     message = "F.dropout without training=self.training stays on at evaluation; pass training=self.training"
-    requires = ("dropout", ("Module", "forward"))
+    requires = (("dropout(", "dropout1d(", "dropout2d(", "dropout3d("),)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files with a functional dropout call that may lack ``training`` (the next lines do not
+        mention it)."""
+        if not super().applies_to(text):
+            return False
+        return any("training" not in text[m.end(): m.end() + 400] for m in _OPEN_DROPOUT_RE.finditer(text))
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -5971,6 +6387,8 @@ class FunctionalDropoutAlwaysOn(Rule):
             if not index.module_like(scope.cls):
                 continue
             method, _ = _method_of(scope)
+            if method is not None and _training_guarded(method, call):
+                continue
             fix = None
             if method is not None and not _is_static(method):
                 params = method.params.params
@@ -6056,6 +6474,24 @@ class FunctionalDropoutAlwaysOn(Rule):
 
             def forward(self, x):
                 return self.cfg.dropout(x)
+        """,
+        # Applied only in training mode.
+        """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class APPNP(nn.Module):
+            def forward(self, x, edge_weight):
+                if self.dropout > 0 and self.training:
+                    edge_weight = F.dropout(edge_weight, p=self.dropout)
+                x = F.dropout(x, self.p) if self.training else x
+                return x * edge_weight
+
+        class Drop(nn.Module):
+            def forward(self, x):
+                if not self.training:
+                    return x
+                return F.dropout(x, 0.5)
         """,
         # Not a module: an autograd Function's forward.
         """
@@ -6220,10 +6656,49 @@ class FunctionalDropoutAlwaysOn(Rule):
     ]
 
 
+def _mentions_training(test) -> bool:
+    """Whether a condition holds when the module is in training mode (``self.training``, ``p > 0 and
+    self.training``), not when it is not (``not self.training``)."""
+    if type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
+        return False
+    if type(test) is cst.BooleanOperation:
+        if type(test.operator) is cst.And:
+            return _mentions_training(test.left) or _mentions_training(test.right)
+        return _mentions_training(test.left) and _mentions_training(test.right)
+    return any(a.attr.value == "training" for a in walk_nodes(test, cst.Attribute))
+
+
+def _training_guarded(method: cst.FunctionDef, call: cst.Call) -> bool:
+    """The call runs only in training mode: under ``if self.training:`` (or ``x if self.training else
+    y``), or after ``if not self.training: return ...``."""
+    path = _path_to(method, call)
+    if path is None:
+        return False
+    for i, node in enumerate(path):
+        below = path[i + 1] if i + 1 < len(path) else call
+        t = type(node)
+        if (t is cst.If or t is cst.IfExp) and below is node.body and _mentions_training(node.test):
+            return True
+        if t is cst.BooleanOperation and type(node.operator) is cst.And and below is node.right:
+            if _mentions_training(node.left):
+                return True
+    for stmt in statements(method.body):
+        if type(stmt) is cst.If and type(stmt.test) is cst.UnaryOperation and type(stmt.test.operator) is cst.Not:
+            body = statements(stmt.body)
+            if body and type(body[-1]) is cst.Return and any(
+                a.attr.value == "training" for a in walk_nodes(stmt.test, cst.Attribute)
+            ):
+                return True
+    return False
+
+
 _MODULE_NAME_RE = re.compile(
-    r"(model|net|network|module|backbone|encoder|decoder|generator|discriminator|teacher|student|classifier)"
-    r"|\w+_(model|net|encoder|decoder|backbone)|(model|net)_\w+"
+    r"(model|module|backbone|encoder|decoder|generator|discriminator|teacher|student)"
+    r"|\w+_(model|encoder|decoder|backbone)|model_\w+"
 )
+# Libraries whose constructors and factories return nn.Modules.
+_MODEL_LIBRARIES = ("torch.nn.", "torchvision.models", "timm.", "transformers.", "torch.hub.load", "diffusers.")
+_MODULE_CONTAINERS = frozenset({"ModuleList", "Sequential", "ModuleDict"})
 
 
 class ForwardCalledDirectly(Rule):
@@ -6265,6 +6740,10 @@ class ForwardCalledDirectly(Rule):
     requires = (".forward(",)
     fixable = True
 
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return ".forward(" in text and _DIRECT_FORWARD_RE.search(text) is not None
+
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
         for call, scope, order in index.calls:
@@ -6293,18 +6772,72 @@ class ForwardCalledDirectly(Rule):
         attr = _self_attr(receiver)
         if attr is not None:
             bindings = scope.cls.self_assigns.get(attr, ()) if scope.cls is not None else ()
-            if any(v is not None and _ctor(index, v) is not None for v, _, _ in bindings):
-                return True
+            verdict = self._verdict(index, [v for v, _, _ in bindings], scope)
+            if verdict is not None:
+                return verdict
             return _MODULE_NAME_RE.fullmatch(attr) is not None
-        if type(receiver) is cst.Name:
-            name = receiver.value
-            if index.local_class(receiver) is not None:
-                return False
-            found = scope.reaching(name, order)
-            if found is not None and found.value is not None and _ctor(index, found.value) is not None:
+        if type(receiver) is not cst.Name or index.local_class(receiver) is not None:
+            return False
+        name = receiver.value
+        found = scope.reaching(name, order)
+        if found is not None:
+            if found.value is not None:
+                verdict = self._verdict(index, [found.value], scope)
+                if verdict is not None:
+                    return verdict
+            elif type(found.node) is cst.For and self._iterates_modules(index, found.node.iter, scope):
                 return True
-            return _MODULE_NAME_RE.fullmatch(name) is not None
+        else:
+            # Bound elsewhere in the file (a parameter, a global): every binding must agree.
+            verdicts = {self._verdict(index, [v], s) for v, s, _ in index.file_bindings(name) or ((None, scope, None),)}
+            if len(verdicts) == 1 and None not in verdicts:
+                return verdicts.pop()
+            if False in verdicts:
+                return False
+        return _MODULE_NAME_RE.fullmatch(name) is not None
+
+    def _verdict(self, index: _Index, values: list, scope: _Scope) -> bool | None:
+        """True: one of the values builds a module; False: they are built by something else of known
+        origin (``cv2.dnn.readNet(...)``, a non-module class); None: unknown."""
+        verdict = None
+        for value in values:
+            if value is None:
+                return None
+            value = _strip_chain(value)
+            if _ctor(index, value) is not None or self._module_item(index, value, scope):
+                return True
+            if type(value) is cst.Call:
+                qual = _qual(self.ctx, value.func)
+                if qual is not None:
+                    if qual.startswith(_MODEL_LIBRARIES) or (
+                        type(value.func) is cst.Attribute and value.func.attr.value == "from_pretrained"
+                    ):
+                        return True
+                    verdict = False
+                elif index.local_class(value.func) is not None:
+                    verdict = False  # a class of this file that is not a module
+        return verdict
+
+    def _module_item(self, index: _Index, value, scope: _Scope) -> bool:
+        """``self.blocks[i]`` of an ``nn.ModuleList`` / ``nn.Sequential`` / ``nn.ModuleDict``."""
+        return type(value) is cst.Subscript and self._container(index, value.value, scope)
+
+    def _container(self, index: _Index, expr, scope: _Scope) -> bool:
+        if type(expr) is cst.Call and type(expr.func) is cst.Attribute and expr.func.attr.value == "values":
+            expr = expr.func.value
+        attr = _self_attr(expr)
+        if attr is None or scope.cls is None:
+            return False
+        for value, _, _ in scope.cls.self_assigns.get(attr, ()):
+            made = _ctor(index, value) if value is not None else None
+            if made is not None and made[0] == "torch" and made[1] in _MODULE_CONTAINERS:
+                return True
         return False
+
+    def _iterates_modules(self, index: _Index, it, scope: _Scope) -> bool:
+        if type(it) is cst.Call and dotted_name(it.func) in ("enumerate", "reversed") and it.args:
+            it = it.args[0].value
+        return self._container(index, it, scope)
 
     VALID = [
         """
@@ -6399,6 +6932,34 @@ class ForwardCalledDirectly(Rule):
         def patch(model, fn):
             model.forward = fn
             return model
+        """,
+        # A local class that is not a module, held in a variable named like a model.
+        """
+        class ModelRunner:
+            def forward(self, batch):
+                return batch
+
+        model = ModelRunner()
+        result = model.forward([1, 2])
+        """,
+        # OpenCV's dnn networks and skorch's NeuralNet have their own forward.
+        """
+        import cv2
+        from skorch import NeuralNetClassifier
+
+        class Detector:
+            def __init__(self, weights):
+                self.net = cv2.dnn.readNetFromONNX(weights)
+
+            def __call__(self, blob):
+                self.net.setInput(blob)
+                return self.net.forward()
+
+        def check(net, X):
+            return net.forward(X)
+
+        net = NeuralNetClassifier(module=None)
+        y = net.forward(X)
         """,
     ]
     INVALID = [
@@ -6518,6 +7079,43 @@ class ForwardCalledDirectly(Rule):
             """,
             line=3,
         ),
+        # An item of an nn.ModuleList, by index and in a loop.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class HRHead(nn.Module):
+                def __init__(self, chans):
+                    super().__init__()
+                    self.downs = nn.ModuleList([nn.Conv2d(c, c, 3) for c in chans])
+
+                def forward(self, feats):
+                    y = feats[0]
+                    for i, down in enumerate(self.downs):
+                        y = down.forward(y)
+                    first = self.downs[0]
+                    return first.forward(y)
+            """,
+            count=2,
+        ),
+        # A parameter named net, bound to a module class elsewhere in the file.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            class Net(nn.Module):
+                def forward(self, x):
+                    return x
+
+            def train(net, loader):
+                for x, y in loader:
+                    out = net.forward(x)
+
+            net = Net()
+            train(net, [])
+            """,
+            line=10,
+        ),
     ]
 
 
@@ -6534,18 +7132,21 @@ def _is_one(node) -> bool:
 
 
 def _size_rank(ctx, call: cst.Call) -> int:
-    """How many dimensions a ``torch.randn(a, b)`` / ``torch.empty((a, b))`` call creates (0: unknown)."""
+    """How many dimensions (other than literal 1s) a ``torch.randn(a, b)`` / ``torch.empty((a, b))``
+    call creates (0: unknown)."""
     positional = [a for a in call.args if a.keyword is None]
     if any(a.star for a in positional):
         return 0
     if len(positional) == 1 and type(positional[0].value) in (cst.Tuple, cst.List):
-        return len(positional[0].value.elements)
-    if len(positional) == 1 and type(positional[0].value) is not cst.Integer and type(positional[0].value) is not cst.Name:
+        dims = [e.value for e in positional[0].value.elements]
+    elif len(positional) == 1 and type(positional[0].value) is not cst.Integer and type(positional[0].value) is not cst.Name:
         return 0
-    size = arg(call, None, "size")
-    if size is not None and type(size) in (cst.Tuple, cst.List):
-        return len(size.elements)
-    return len(positional)
+    else:
+        dims = [a.value for a in positional]
+        size = arg(call, None, "size")
+        if not dims and size is not None and type(size) in (cst.Tuple, cst.List):
+            dims = [e.value for e in size.elements]
+    return sum(1 for d in dims if not (type(d) is cst.Integer and d.value == "1"))
 
 
 class UnitNormalInit(Rule):
@@ -6596,7 +7197,18 @@ class UnitNormalInit(Rule):
     code = "NN311"
     name = "unit-normal-init"
     message = "weights drawn from N(0, 1) make activations grow with fan-in; use Xavier/Kaiming or std ~ 1/sqrt(fan_in)"
-    requires = (("normal", "randn"),)
+    requires = (("normal_(", "normal(", "randn("),)
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files with a ``normal_(`` call that may lack ``std``, or a ``randn`` parameter."""
+        if "randn(" in text and ("Parameter" in text or "requires_grad=True" in text):
+            return True
+        for found in _UNIT_NORMAL_RE.finditer(text):
+            after = text[found.end(): found.end() + 160]
+            if "std" not in after or _STD_ONE_RE.search(after):
+                return True
+        return False
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
@@ -6700,6 +7312,9 @@ class UnitNormalInit(Rule):
     def _tested_classes(self, index: _Index, test, name: str) -> list[str] | None:
         if type(test) is cst.BooleanOperation and type(test.operator) is cst.And:
             return self._tested_classes(index, test.left, name) or self._tested_classes(index, test.right, name)
+        by_name = self._class_name_test(test)
+        if by_name is not None:
+            return by_name
         types = None
         if type(test) is cst.Call and dotted_name(test.func) == "isinstance" and len(test.args) == 2:
             subject, types = test.args[0].value, test.args[1].value
@@ -6724,6 +7339,32 @@ class UnitNormalInit(Rule):
             out.append(cls)
         return out
 
+    @staticmethod
+    def _class_name_test(test) -> list[str] | None:
+        """The DCGAN idiom ``classname.find('Conv') != -1`` / ``'Linear' in classname`` /
+        ``classname.startswith('Conv')``: the layer classes it admits by name, else None."""
+        text = None
+        if type(test) is cst.Comparison and len(test.comparisons) == 1:
+            left, op, right = test.left, test.comparisons[0].operator, test.comparisons[0].comparator
+            if type(op) is cst.In and type(left) is cst.SimpleString:
+                text = string_value(left)
+            elif (
+                type(left) is cst.Call
+                and type(left.func) is cst.Attribute
+                and left.func.attr.value == "find"
+                and type(op) is cst.NotEqual
+                and number_value(right) == -1.0
+                and left.args
+            ):
+                text = string_value(left.args[0].value)
+        elif type(test) is cst.Call and type(test.func) is cst.Attribute and test.func.attr.value == "startswith":
+            text = string_value(test.args[0].value) if test.args else None
+        if text is None:
+            return None
+        if text.startswith("Conv") or text in ("Linear", "Bilinear"):
+            return [text if _WEIGHT_LAYER_RE.fullmatch(text) else ("Conv2d" if text.startswith("Conv") else "Linear")]
+        return []
+
     def _weight_param(self, index: _Index, info: _ClassInfo, attr: str) -> bool:
         if not _WEIGHT_NAME_RE.fullmatch(attr) or _EMBEDDING_LIKE.fullmatch(attr) or _EMBEDDING_LIKE.fullmatch(info.name):
             return False
@@ -6736,7 +7377,7 @@ class UnitNormalInit(Rule):
         inner = arg(value, 0, "data")
         if type(inner) is not cst.Call or _qual(self.ctx, inner.func) not in _UNSHAPED_FACTORIES:
             return False
-        return _size_rank(self.ctx, inner) >= 2
+        return _size_rank(self.ctx, inner) >= 2 and not _normalised(info, attr)
 
     # ---- nn.Parameter(torch.randn(a, b)) ------------------------------------------------------------
     def _randn(self, index: _Index, call: cst.Call, scope: _Scope) -> None:
@@ -6767,7 +7408,7 @@ class UnitNormalInit(Rule):
         _, name, info = owner
         if not _WEIGHT_NAME_RE.fullmatch(name) or _EMBEDDING_LIKE.fullmatch(name):
             return
-        if info is not None and _EMBEDDING_LIKE.fullmatch(info.name):
+        if info is not None and (_EMBEDDING_LIKE.fullmatch(info.name) or _normalised(info, name)):
             return
         if self._reinitialised(index, name, info):
             return
@@ -6892,6 +7533,22 @@ class UnitNormalInit(Rule):
                     nn.init.xavier_uniform_(p)
             return model
         """,
+        # A cosine classifier normalises its weight; a (d, 1) scoring vector scaled later.
+        """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class AMSoftmax(nn.Module):
+            def __init__(self, d, n):
+                super().__init__()
+                self.weight = nn.Parameter(torch.randn(d, n), requires_grad=True)
+                self.w_g = nn.Parameter(torch.randn(d, 1))
+
+            def forward(self, h):
+                w = F.normalize(self.weight, dim=0)
+                return F.normalize(h, dim=1) @ w
+        """,
         # Unit normal for data, noise and latents, not weights.
         """
         import torch
@@ -6912,6 +7569,17 @@ class UnitNormalInit(Rule):
 
         def init_any(layer):
             nn.init.normal_(layer.weight)
+        """,
+        # The DCGAN idiom as published (std=0.02), and a name test that admits norm layers.
+        """
+        import torch.nn as nn
+
+        def weights_init(m):
+            classname = m.__class__.__name__
+            if classname.find("Conv") != -1:
+                nn.init.normal_(m.weight.data, 0.0, 0.02)
+            if "Norm" in classname:
+                nn.init.normal_(m.weight.data)
         """,
         # The weight of the else branch is not the tested type.
         """
@@ -7026,6 +7694,21 @@ class UnitNormalInit(Rule):
             """,
             line=6,
         ),
+        # The DCGAN weights_init idiom with the std left out.
+        Invalid(
+            """
+            import torch.nn as nn
+
+            def weights_init(m):
+                classname = m.__class__.__name__
+                if classname.find("Conv") != -1:
+                    nn.init.normal_(m.weight.data)
+                elif classname.find("BatchNorm") != -1:
+                    nn.init.normal_(m.weight.data, 1.0, 0.02)
+                    nn.init.constant_(m.bias.data, 0)
+            """,
+            line=7,
+        ),
         # A custom weight parameter filled with normal_() in place.
         Invalid(
             """
@@ -7041,6 +7724,20 @@ class UnitNormalInit(Rule):
             line=9,
         ),
     ]
+
+
+def _normalised(info: _ClassInfo, attr: str) -> bool:
+    """The class normalises ``self.<attr>`` before use (a cosine classifier): its scale does not matter."""
+    for call in info.calls:
+        func = call.func
+        name = func.attr.value if type(func) is cst.Attribute else func.value if type(func) is cst.Name else ""
+        if name not in ("normalize", "norm", "renorm", "weight_norm", "normalize_"):
+            continue
+        if type(func) is cst.Attribute and _self_attr(func.value) == attr:
+            return True
+        if any(_self_attr(a.value) == attr for a in call.args):
+            return True
+    return False
 
 
 def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
@@ -7359,8 +8056,12 @@ class LogOfOnePlus(Rule):
     code = "NN313"
     name = "log-of-one-plus"
     message = "torch.log(1 + x) loses precision for small x; use torch.log1p(x)"
-    requires = ("log",)
+    requires = ("log(",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return "log(" in text and any(word in text for word in _LOG_ONE_PLUS_WORDS)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -7594,8 +8295,12 @@ class ExpMinusOne(Rule):
     code = "NN314"
     name = "exp-minus-one"
     message = "torch.exp(x) - 1 loses precision for small x; use torch.expm1(x)"
-    requires = ("exp",)
+    requires = ("exp(",)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        return "exp(" in text and ("- 1" in text or "-1" in text)
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if type(node.operator) is not cst.Subtract or not _is_literal_one(node.right):
@@ -7818,8 +8523,17 @@ class CheckpointWithoutUseReentrant(Rule):
     code = "NN315"
     name = "checkpoint-without-use-reentrant"
     message = "torch.utils.checkpoint without use_reentrant=: the reentrant default drops gradients; pass use_reentrant=False"
-    requires = ("checkpoint",)
+    requires = (("checkpoint(", "checkpoint_sequential(", "checkpoint as"),)
     fixable = True
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files importing torch's checkpointing with a call that may lack ``use_reentrant``."""
+        if "utils.checkpoint" not in text and "utils import checkpoint" not in text:
+            return False
+        if "checkpoint as" in text:
+            return True
+        return any("use_reentrant" not in text[m.end(): m.end() + 600] for m in _CHECKPOINT_CALL_RE.finditer(text))
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func

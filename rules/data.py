@@ -1561,6 +1561,22 @@ def _append_kwarg_fix(rule: Rule, call: cst.Call, text: str) -> tuple[cst.CSTNod
 # ---------------------------------------------------------------------------------------------
 
 
+# Layers that behave the same in training and evaluation mode.
+_MODE_FREE_LAYERS = frozenset(
+    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "Linear", "Bilinear",
+     "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "ELU",
+     "SELU", "CELU", "PReLU", "Mish", "Hardswish", "Hardsigmoid", "Hardtanh", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+     "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "Unflatten", "Sequential",
+     "ModuleList", "ModuleDict", "Embedding", "EmbeddingBag", "LayerNorm", "GroupNorm", "RMSNorm", "Identity",
+     "Upsample", "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d", "PixelShuffle", "Parameter", "ParameterList",
+     "Module", "Softmax2d", "Threshold", "LocalResponseNorm", "CosineSimilarity", "PairwiseDistance"}
+)
+_MODE_TEXT = ("Dropout", "dropout", "BatchNorm", "batch_norm", "InstanceNorm", "instance_norm", ".training",
+              "Transformer", "LSTM", "GRU", "RNN", "MultiheadAttention", "RReLU", "drop_path", "DropPath",
+              "StochasticDepth", "Dropblock", "DropBlock")
+
+
 class _Scope:
     __slots__ = (
         "assigns", "calls", "decorators", "klass", "loops", "name", "node", "owner", "params", "parent", "_memo",
@@ -1609,6 +1625,8 @@ class _Index:
         self.classes: dict[str, cst.ClassDef] = {}
         self.sites: dict[str, list[tuple[cst.Call, _Scope, tuple, bool]]] = {}
         self.optimizer_args: list[str] = []
+        self._mode_free_cache: dict[int, bool] = {}
+        self._foreign_modules: dict[int, cst.Module] = {}
         self.module_scope = self._build(module)
 
     # ---- building ----------------------------------------------------------------------------
@@ -1917,9 +1935,106 @@ class _Index:
             for _, caller, _ in self.callers(scope) if scope.is_function else ():
                 if self.sets_eval(caller, exclude=scope):
                     return "ok"
+        if self.mode_free(home, root):
+            return "ok"
         if self.train_evidence(scope, root) or self.train_evidence(home, root):
             return "bug"
         return "bug" if self.source(home, root) == "fresh" else "unknown"
+
+    def mode_free(self, scope: _Scope, name: str) -> bool:
+        """Every value ``name`` is bound to in ``scope`` builds a network class of this file without any
+        layer that behaves differently in training and evaluation mode (no dropout, no batch norm):
+        ``.eval()`` would change nothing (the CIFAR-10 tutorial's ``Net``)."""
+        values = [v for _, v in scope.assigns.get(name, ()) if v is not None]
+        return bool(values) and all(self.call_mode_free(v) for v in values)
+
+    def call_mode_free(self, value: cst.BaseExpression) -> bool:
+        for _ in range(8):
+            if not isinstance(value, cst.Call):
+                return False
+            func = value.func
+            name = call_name(value) or ""
+            if isinstance(func, cst.Attribute) and name in _MODEL_WRAPPER_METHODS:
+                value = func.value
+                continue
+            if name in _MODEL_WRAPPER_FUNCS and value.args:
+                value = value.args[0].value
+                continue
+            break
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            return False
+        klass = self.find_class(value.func.value)
+        return klass is not None and self._class_mode_free(klass, set())
+
+    def find_class(self, name: str) -> cst.ClassDef | None:
+        """A class of this file, also when the prefilter blanked it before parsing (read back from source)."""
+        klass = self.classes.get(name)
+        if klass is not None or f"class {name}" not in self.ctx.source:
+            return klass
+        import ast
+
+        try:
+            tree = ast.parse(self.ctx.source)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        lines = self.ctx.source.splitlines(keepends=True)
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+                start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]) - 1
+                text = "".join(lines[start:stmt.end_lineno])
+                try:
+                    parsed = cst.parse_module(text)
+                except Exception:  # noqa: BLE001 - unparsable slice: treat as unseen
+                    return None
+                for node in parsed.body:
+                    if isinstance(node, cst.ClassDef):
+                        self.classes[name] = node
+                        self._foreign_modules[id(node)] = parsed
+                        return node
+        return None
+
+    def _class_mode_free(self, klass: cst.ClassDef, seen: set) -> bool:  # noqa: C901
+        key = id(klass)
+        cached = self._mode_free_cache.get(key)
+        if cached is not None:
+            return cached
+        if key in seen:
+            return True
+        seen.add(key)
+        result = self._class_mode_free_uncached(klass, seen)
+        self._mode_free_cache[key] = result
+        return result
+
+    def _class_mode_free_uncached(self, klass: cst.ClassDef, seen: set) -> bool:  # noqa: C901
+        module = self._foreign_modules.get(id(klass), self.ctx.module)
+        code = module.code_for_node(klass)
+        if any(t in code for t in _MODE_TEXT):
+            return False
+        for base in klass.bases:
+            qual = self.ctx.qualname(base.value) or ""
+            name = dotted_name(base.value) or ""
+            if qual in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                continue
+            local = self.find_class(name)
+            if local is None or not self._class_mode_free(local, seen):
+                return False
+        for call in walk_nodes(klass, cst.Call):
+            qual = self.ctx.qualname(call.func)
+            name = call_name(call) or ""
+            if qual is not None:
+                if qual.startswith("torch.nn.functional") or qual.startswith("torch.") and not qual.startswith("torch.nn."):
+                    continue
+                if qual.startswith("torch.nn.") and qual.rsplit(".", 1)[-1] in _MODE_FREE_LAYERS:
+                    continue
+                return False
+            local = self.find_class(name) if isinstance(call.func, cst.Name) and name[:1].isupper() else None
+            if local is not None:
+                if not self._class_mode_free(local, seen):
+                    return False
+                continue
+            if isinstance(call.func, cst.Name) and name[:1].isupper():
+                return False  # a layer class we cannot see
+        return True
 
     def paths(self, fn: _Scope, param: str, depth: int) -> str:
         sites = self.callers(fn)
@@ -1936,7 +2051,7 @@ class _Index:
                 return "ok"
             if isinstance(expr, cst.Call):
                 kind = self._value_source(expr, caller)
-                if kind != "fresh":
+                if kind != "fresh" or self.call_mode_free(expr):
                     return "unknown"
                 verdicts.add("bug")
                 continue
@@ -1964,6 +2079,8 @@ class _Index:
             for mode, receiver, _, _ in self.direct_modes(s):
                 if mode in ("eval", "other", "word-eval") and receiver and receiver.split(".")[-1] == attr:
                     return "ok"
+        if any(self.mode_free(m, f"self.{attr}") for m in methods if f"self.{attr}" in m.assigns):
+            return "ok"
         kinds = {self.source(m, f"self.{attr}") for m in methods if f"self.{attr}" in m.assigns}
         if any(self.trains(m, 1) for m in methods):
             return "bug" if kinds else "unknown"
@@ -1995,11 +2112,10 @@ _EVAL_FN_SKIP_WORDS = frozenset(
      "forward", "head", "heads", "layer", "layers", "block", "blocks", "logits", "embed", "embeddings", "mask",
      "masks", "tokens", "features", "module", "hook", "hooks"}
 )
-_EVAL_TEXT = ("val", "Val", "VAL", "test", "Test", "TEST", "eval", "Eval", "predict", "Predict", "infer", "Infer")
-_MODEL_TEXT = (
-    "model", "Model", "net", "Net", "encoder", "decoder", "classifier", "backbone", "generator", "discriminator",
-    "cnn", "rnn", "lstm", "gru", "mlp", "transformer", "student", "teacher", "regressor", "detector",
-)
+# Prefilter words: specific enough that top-level functions and classes without them can be blanked
+# before parsing (callers of an evaluation function hold its name, hence one of these words).
+_EVAL_TEXT = ("val_", "_val", "valid", "Val", "VAL", "val(", "'val'", '"val"', "valloader", "valset", "eval",
+              "Eval", "test", "Test", "TEST", "predict", "Predict", "infer", "Infer")
 
 
 _MODULE_BASE_WORDS = frozenset(
@@ -2061,7 +2177,7 @@ class _EvalRunRule(Rule):
     a loop over evaluation data) and leaves the judgement to ``judge``."""
 
     options = {"eval-patterns": _DEFAULT_EVAL, "train-patterns": _DEFAULT_TRAIN}
-    requires = (_EVAL_TEXT, _MODEL_TEXT)
+    requires = (_EVAL_TEXT,)
 
     def __init__(self, ctx, options=None) -> None:
         super().__init__(ctx, options)
@@ -2168,9 +2284,11 @@ class EvalWithoutModelEval(_EvalRunRule):
     (`set_eval_mode(model)`) in the function, its callers, or a helper of this file it calls
     silences the rule, as do Lightning's `validation_step`/`test_step`/`predict_step` and the hooks
     of HF's `Trainer` (the framework switches the mode), models from `from_pretrained` (returned in
-    evaluation mode), and models whose origin is not visible (a function argument with no caller in
-    the file, a pickled module from `torch.load`). A model whose weights are loaded with
-    `load_state_dict` and then run in the same function is left to NN408.
+    evaluation mode), models whose origin is not visible (a function argument with no caller in
+    the file, a pickled module from `torch.load`), networks of this file without any mode-dependent
+    layer (no dropout, no batch norm: `.eval()` would change nothing, as in the CIFAR-10 tutorial),
+    methods of `nn.Module` classes, and the test functions of a test suite. A model whose weights are
+    loaded with `load_state_dict` and then run in the same function is left to NN408.
 
     ## Why is this bad?
     In training mode dropout still zeroes activations at random and batch norm normalises with the
@@ -2388,6 +2506,48 @@ class EvalWithoutModelEval(_EvalRunRule):
             def evaluate(self, loader):
                 return [self.model(x) for x, _ in loader]
         """,
+        # The CIFAR-10 tutorial: its Net has no dropout or batch norm, so the mode changes nothing.
+        """
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(3, 6, 5)
+                self.pool = nn.MaxPool2d(2, 2)
+                self.fc1 = nn.Linear(16 * 5 * 5, 10)
+
+            def forward(self, x):
+                return self.fc1(torch.flatten(self.pool(F.relu(self.conv1(x))), 1))
+
+        net = Net()
+        for epoch in range(2):
+            for inputs, labels in trainloader:
+                optimizer.zero_grad()
+                criterion(net(inputs), labels).backward()
+                optimizer.step()
+        with torch.no_grad():
+            for images, labels in testloader:
+                outputs = net(images)
+        """,
+        # Methods of a network class and test functions of a test suite.
+        Valid(
+            """
+            import torch.nn as nn
+
+            class Detector(nn.Module):
+                def predict(self, images):
+                    return self.backbone(images)
+
+            def test_inference_runs():
+                model = Detector()
+                for x in test_loader:
+                    model(x)
+            """,
+            path="tests/test_detector.py",
+        ),
     ]
     INVALID = [
         # The caller builds the model and never calls eval().
@@ -2580,7 +2740,11 @@ class InferenceWithoutNoGrad(_EvalRunRule):
     `no_grad`/`inference_mode`/`set_grad_enabled` in the function (the author handles it), a
     `torch.set_grad_enabled(False)` at module level, a model frozen with `requires_grad_(False)`,
     Lightning's `validation_step`/`test_step`/`predict_step` and HF `Trainer` hooks (the framework
-    disables gradients), and methods of framework classes that nothing in the file calls.
+    disables gradients), methods of framework classes that nothing in the file calls and of
+    `nn.Module` classes, a `with` block of the project's own that names a mode
+    (`with self._set_training_mode(False):`, `with evaluating(model):`), high-level predictors that
+    disable gradients themselves (`YOLO(...)`, `pipeline(...)`, `SentenceTransformer`, `torch.hub`
+    models), and the test functions of a test suite.
 
     ## Why is this bad?
     With gradients on, every forward pass records the autograd graph and keeps the activations it
@@ -2812,6 +2976,24 @@ class InferenceWithoutNoGrad(_EvalRunRule):
             def predict(self, x):
                 return self.model(x)
         """,
+        # High-level predictors run their network under inference mode themselves.
+        """
+        from ultralytics import YOLO
+
+        class App:
+            def __init__(self, path):
+                self.model = YOLO(path)
+
+            def inference(self, frame):
+                return self.model(frame)
+        """,
+        # A project context manager that names the mode (it may switch gradients off).
+        """
+        class Runner:
+            def predict_on_batch(self, x):
+                with self._set_training_mode(False):
+                    return self.network(x)
+        """,
     ]
     INVALID = [
         Invalid(
@@ -2958,7 +3140,8 @@ class EvalModeNotRestored(Rule):
     inside the batch loop needs its `model.train()` inside that loop. Silent: models that are not
     trained in the loop (an EMA copy, a frozen teacher: their parameters go to no optimizer), an
     evaluation guarded by `if epoch == epochs - 1:` (the last epoch only), and training functions
-    of other modules (`engine.train_one_epoch(...)`: they may set the mode themselves).
+    of other modules (`engine.train_one_epoch(...)`: they may set the mode themselves), and networks
+    of this file without dropout or batch norm (the mode changes nothing).
 
     ## Why is this bad?
     `model.train()` called once before the epoch loop only covers the first epoch: after the first
@@ -2994,7 +3177,7 @@ class EvalModeNotRestored(Rule):
     code = "NN404"
     name = "eval-mode-not-restored"
     message = "model.eval() inside the training loop is never undone; call model.train() at the top of each epoch"
-    requires = ("eval", ("backward", "step", "train"))
+    requires = ((".eval(", ".train(False", ".train(mode=False"), ("backward(", ".train(", "epoch"))
 
     def __init__(self, ctx, options=None) -> None:
         super().__init__(ctx, options)
@@ -3027,6 +3210,9 @@ class EvalModeNotRestored(Rule):
                 if any(isinstance(c, cst.If) and _final_only(c.test, self.ctx.code(c.test)) for c in inner):
                     continue
                 if not self._trained(index, scope, target, site):
+                    continue
+                home = index.binding_scope(scope, _root(site)) if "." not in site else None
+                if home is not None and index.mode_free(home, site):
                     continue
                 text = " ".join(self.ctx.code(call).split())
                 if len(text) > 50:
@@ -3204,6 +3390,28 @@ class EvalModeNotRestored(Rule):
                 for x, y in loaders[phase]:
                     criterion(model(x), y).backward()
                     optimizer.step()
+        """,
+        # A network without dropout or batch norm: the mode changes nothing.
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(10, 2)
+
+            def forward(self, x):
+                return self.fc(x)
+
+        model = Net()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(5):
+            for x, y in train_loader:
+                criterion(model(x), y).backward()
+                optimizer.step()
+            model.eval()
+            evaluate(model, val_loader)
         """,
     ]
     INVALID = [
@@ -3511,8 +3719,9 @@ class ShuffledEvalLoader(_LoaderRule):
     matched by their word parts as for NN401; training words win (`train_val_loader`).
 
     Silent: loaders meant to draw random samples (`vis_loader`, `sample_loader`, `calib_loader`,
-    pseudo-labelling and few-shot episodes), a `shuffle` computed from the split
-    (`shuffle=(split == 'train')`), and loaders whose role no name tells.
+    pseudo-labelling and few-shot episodes, a loader read through `next(iter(loader))`), a `shuffle`
+    computed from the split (`shuffle=(split == 'train')`), one loader built for every split by a
+    dict comprehension, loaders whose role no name tells, and test suites.
 
     ## Why is this bad?
     Evaluation does not need shuffling, and it costs: predictions come back in a random order, so
@@ -3641,6 +3850,21 @@ class ShuffledEvalLoader(_LoaderRule):
 
         pseudo_loader = DataLoader(test_set, batch_size=64, shuffle=True)
         """,
+        # The fixed positional form, and a random subset drawn with next(iter(...)).
+        """
+        import torchvision
+        from torch.utils import data
+
+        loader = data.DataLoader(torchvision.datasets.MNIST("data", train=False), 1000, False)
+        """,
+        """
+        import torch
+        from torch.utils import data
+
+        torch.manual_seed(0)
+        test_loader = data.DataLoader(imagenet_val, batch_size=5000, shuffle=True)
+        x, y = next(iter(test_loader))
+        """,
     ]
     INVALID = [
         Invalid(
@@ -3756,14 +3980,17 @@ class UnshuffledTrainLoader(_LoaderRule):
     Finds `torch.utils.data.DataLoader(...)` for training data — assigned to (or returned by a function,
     or stored under a key) named for training (`train_loader`, `trainloader`, `self.train_dl`,
     `loaders['train']`, `def train_dataloader(self)`), or loading a data set named for training
-    (`train_set`, `CIFAR10(..., train=True)`, `split='train'`) — with neither `shuffle` (keyword or
-    third positional argument), nor `sampler` nor `batch_sampler`.
+    (`train_set`, `CIFAR10(..., train=True)`, `split='train'`) in code that trains (a backward pass,
+    an optimizer, a `fit`) — with neither `shuffle` (keyword or third positional argument), nor
+    `sampler` nor `batch_sampler`.
 
     Silent: an explicit `shuffle=False` (a deliberate choice: time series, pre-shuffled shards),
     `shuffle=<expression>`, any sampler (`DistributedSampler`, `WeightedRandomSampler`), `**kwargs`
     (they may hold `shuffle`), `batch_size=None`, and files that stream or shuffle their data
     themselves (`IterableDataset`, `streaming=True`, WebDataset, `dataset.shuffle(...)`,
-    `random.shuffle`, `np.random.permutation`, `torch.randperm`, a `Sampler`).
+    `random.shuffle`, `np.random.permutation`, `torch.randperm`, Opacus' `make_private`, which
+    replaces the sampler), a training set read by code that does not train (accuracy on the training
+    data, plots), and test suites.
 
     ## Why is this bad?
     Without `shuffle`, every epoch sees the batches in the data set's order, which is often sorted
@@ -3922,6 +4149,18 @@ class UnshuffledTrainLoader(_LoaderRule):
             """,
             path="tests/test_pipeline.py",
         ),
+        # The fixed forms.
+        """
+        from torch.utils.data import DataLoader
+
+        train_loader = DataLoader(train_set, batch_size=64, num_workers=4, shuffle=True)
+        """,
+        """
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        train_dl = DataLoader(TensorDataset(torch.tensor(X_train), torch.tensor(y_train)), 64, shuffle=True)
+        """,
     ]
     INVALID = [
         Invalid(
@@ -4157,6 +4396,12 @@ class EvalLoaderDropLast(_LoaderRule):
 
         tta_loader = DataLoader(test_set, batch_size=16, drop_last=True)
         """,
+        # The fixed positional form.
+        """
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(VOCSegmentation("data", image_set="val"), 8, False, None, None, 4, None, True, False)
+        """,
     ]
     INVALID = [
         Invalid(
@@ -4238,6 +4483,17 @@ class EvalLoaderDropLast(_LoaderRule):
             run(model, eval_loader=DataLoader(eval_set, batch_size=8, drop_last=True))
             """,
             line=4,
+        ),
+        # A tuple of loaders.
+        Invalid(
+            """
+            from torch.utils.data import DataLoader
+
+            train_dl, valid_dl = (DataLoader(train_ds, 64, shuffle=True, drop_last=True),
+                                  DataLoader(valid_ds, 128, drop_last=True))
+            """,
+            count=1,
+            line=5,
         ),
     ]
 
@@ -4325,11 +4581,17 @@ class HostSyncInForward(Rule):
     ## What it does
     Finds, in the `forward` method of a module class (any class with a base class, other than an
     `autograd.Function`), calls of `.numpy()`, `.item()`, `.tolist()` and `.cpu()`, `.cpu().numpy()`
-    reported once. Silent: branches under `if not self.training`, `torch.jit.is_scripting()`,
-    `is_tracing()`, `torch.compiler.is_compiling()`, ONNX export or debug/verbose/logging flags,
-    `assert`/`raise` statements, the lengths given to `pack_padded_sequence` (which must be on the
-    CPU), nested functions, and receivers that are not tensors (`x.shape`, `x.size(0)`, `len(...)`,
-    numpy arrays).
+    reported once. Silent where the API needs a host value: sizes and split lengths
+    (`torch.split(x, lengths.tolist())`, `x[:, :max_len]`, `fill_value=`, a variable named for a
+    size, count or index such as `dim_size = int(index.max().item()) + 1`), the lengths given to
+    `pack_padded_sequence`, Hungarian matching (`linear_sum_assignment`); also branches under
+    `if not self.training`, `torch.jit.is_scripting()`, `is_tracing()`,
+    `torch.compiler.is_compiling()`, ONNX export, offloading or debug/verbose/logging flags,
+    `assert`/`raise` statements and logging calls, nested functions, tensors made on the CPU
+    (`torch.rand(1).item()`), receivers that are not tensors (`x.shape`, `x.size(0)`, `len(...)`,
+    numpy arrays), and classes with a `forward` that are not networks (data transforms, inference
+    backends for exported models, tokenizers). Data-dependent control flow
+    (`if mask.any().item():`) is reported: it is a sync and a graph break.
 
     ## Why is this bad?
     Each of these copies a value from the GPU to the host: the CPU waits for every queued kernel to
@@ -4362,7 +4624,7 @@ class HostSyncInForward(Rule):
     code = "NN407"
     name = "host-sync-in-forward"
     message = "host sync inside forward(): .item()/.numpy()/.tolist()/.cpu() stalls the GPU and breaks graphs; keep values as tensors"
-    requires = ("forward", (".cpu(", ".numpy(", ".item(", ".tolist("))
+    requires = ((".cpu(", ".numpy(", ".item(", ".tolist("),)
     options = {"methods": list(_SYNC_METHODS)}
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -4589,6 +4851,41 @@ class HostSyncInForward(Rule):
                 self.hook = log_stats
                 return self.fc(x)
         """,
+        # A tensor made on the CPU, Hungarian matching, a data transform with a forward().
+        """
+        import torch
+        import torch.nn as nn
+        from scipy.optimize import linear_sum_assignment
+
+        class RandomApplyNoise(nn.Module):
+            def forward(self, x):
+                if torch.rand(1).item() < self.p:
+                    return x + torch.randn_like(x)
+                return x
+
+        class HungarianMatcher(nn.Module):
+            @torch.no_grad()
+            def forward(self, outputs, targets):
+                C = self.cost(outputs, targets).cpu()
+                return [linear_sum_assignment(c) for c in C.split(self.sizes, -1)]
+
+        class ToSuperpixels(BaseTransform):
+            def forward(self, data):
+                return self.slic(data.img.numpy())
+        """,
+        # Sizes and split lengths must be Python values.
+        """
+        import torch
+        import torch.nn as nn
+
+        class VisionEncoder(nn.Module):
+            def forward(self, x, cu_seqlens, mask):
+                lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+                chunks = torch.split(x, lengths.tolist(), dim=0)
+                max_len = int(mask.sum(1).max().item())
+                dim_size = int(cu_seqlens.max().item()) + 1
+                return torch.cat(chunks)[:, :max_len], dim_size
+        """,
     ]
     INVALID = [
         Invalid(
@@ -4707,14 +5004,15 @@ class LoadStateDictWithoutMode(Rule):
     Finds `model.load_state_dict(...)` followed, in the same function (or script), by a run of the
     model (`model(x)`, `model.forward(x)`) when that function neither trains (no backward pass, no
     optimizer step) nor sets a mode (`model.eval()`, `model.train(...)`, a helper whose name says
-    eval) and the model is visibly in training mode: built there (`Net()`, `models.resnet50()`,
-    `timm.create_model(...)`), or passed in by callers in this file that build it without calling
-    `.eval()`. The same holds for a plain class that builds and loads `self.model` in one method and
-    runs it in another with no `.eval()` anywhere in the class.
+    eval) on a receiver named for a network (`model`, `net`, `self.encoder`, `model.module`). A model
+    received as an argument counts unless callers in this file switch it to evaluation mode first.
+    The same holds for a plain class that builds and loads `self.model` in one method and runs it in
+    another with no `.eval()` anywhere in the class.
 
     Silent: training and resumed training (a backward pass in the function), models from
-    `from_pretrained` (already in evaluation mode), models whose origin is not visible, and `nn.Module`
-    or framework classes (the owner sets the mode).
+    `from_pretrained` (already in evaluation mode) or from a helper of this file that sets the mode,
+    networks of this file without dropout or batch norm (the mode changes nothing), optimizer,
+    scheduler and EMA state dicts, and `nn.Module` or framework classes (the owner sets the mode).
 
     ## Why is this bad?
     `load_state_dict` copies the weights but not the mode: a freshly built model is in training mode,
@@ -4747,7 +5045,8 @@ class LoadStateDictWithoutMode(Rule):
     code = "NN408"
     name = "load-state-dict-without-mode"
     message = "weights loaded with load_state_dict and the model run without model.eval(); call model.eval() after loading"
-    requires = ("load_state_dict",)
+    # The second entry keeps the functions that call ``.eval()`` when the file is parsed in chunks.
+    requires = ("load_state_dict", ("load_state_dict", ".eval("))
     fixable = True
 
     def __init__(self, ctx, options=None) -> None:
@@ -4787,9 +5086,7 @@ class LoadStateDictWithoutMode(Rule):
                 if not receiver:
                     continue
                 model = _strip_module(receiver)
-                if any(w in _NOT_MODEL_WORDS for w in _last_words(model)) or any(
-                    w in ("ema", "swa", "averaged") for w in _last_words(model)
-                ):
+                if not _is_model_name(model) or any(w in ("ema", "swa", "averaged") for w in _last_words(model)):
                     continue
                 if self._judge(index, scope, order, model):
                     self._report(call, model)
@@ -4809,7 +5106,19 @@ class LoadStateDictWithoutMode(Rule):
             return False
         if index.direct_modes(scope) or index.sets_eval(scope) or index.trains(scope, 1):
             return False
-        return index.model_verdict(scope, model) == "bug"
+        root = _root(model)
+        if scope.is_function and root in scope.params:
+            if not index.callers(scope):
+                return True  # loaded and run here: nothing switches it to evaluation mode
+            return index.paths(scope, root, 1) == "bug"
+        home = index.binding_scope(scope, root)
+        if home is None:
+            return True  # a global of another module, loaded and run here
+        if home is not scope and index.sets_eval(home):
+            return False
+        if index.mode_free(home, root):
+            return False
+        return index.source(home, root) not in ("pretrained", "loaded")
 
     @staticmethod
     def _runs(scope: _Scope, model: str, after: int) -> bool:
@@ -4903,14 +5212,10 @@ class LoadStateDictWithoutMode(Rule):
         model.load_state_dict(torch.load("finetuned.pt"))
         outputs = model(**inputs)
         """,
-        # A model argument without a visible caller; an nn.Module that loads a submodule.
+        # An nn.Module that loads a submodule.
         """
         import torch
         import torch.nn as nn
-
-        def score(model, path, x):
-            model.load_state_dict(torch.load(path))
-            return model(x)
 
         class Wrapper(nn.Module):
             def __init__(self, path):
@@ -4945,6 +5250,62 @@ class LoadStateDictWithoutMode(Rule):
 
             def __call__(self, x):
                 return self.model(x)
+        """,
+        # The fixed forms.
+        """
+        import torch
+
+        model = Net()
+        model.load_state_dict(torch.load("best.pt", weights_only=True))
+        model.eval()
+        with torch.no_grad():
+            preds = model(images).argmax(1)
+        """,
+        """
+        import torch
+        import torchvision
+
+        def predict(image, path):
+            net = torchvision.models.resnet50(num_classes=2)
+            net.load_state_dict(
+                torch.load(path, map_location="cpu"),
+            )
+            net.eval()
+            with torch.no_grad():
+                return net(image.unsqueeze(0)).softmax(1)
+        """,
+        """
+        import torch
+        import torch.nn as nn
+
+        model = nn.DataParallel(MyModel()).cuda()
+        missing = model.module.load_state_dict(torch.load("m.pt"), strict=False)
+        model.eval()
+        output = model(batch)
+        """,
+        # A network without dropout or batch norm: eval() would change nothing.
+        """
+        import torch
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 6, 5)
+                self.fc = nn.Linear(6 * 28 * 28, 10)
+
+            def forward(self, x):
+                return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
+
+        net = Net()
+        net.load_state_dict(torch.load("cifar_net.pth", weights_only=True))
+        outputs = net(images)
+        """,
+        # Not a model: an early-stopping handler's state.
+        """
+        h2 = EarlyStopping(patience=2)
+        h2.load_state_dict(h.state_dict())
+        h2(None)
         """,
     ]
     INVALID = [
@@ -5089,6 +5450,17 @@ class LoadStateDictWithoutMode(Rule):
             """,
             line=5,
         ),
+        # A model argument loaded and run here, with no caller in the file.
+        Invalid(
+            """
+            import torch
+
+            def score(model, path, x):
+                model.load_state_dict(torch.load(path))
+                return model(x)
+            """,
+            line=5,
+        ),
     ]
 
 
@@ -5221,6 +5593,30 @@ class UnseededRandomSplit(Rule):
 
         a, b = random_split(ds, [10, 5])
         """,
+        # The fixed forms.
+        """
+        import torch
+
+        splits = torch.utils.data.random_split(dataset, [0.7, 0.15, 0.15], generator=torch.Generator().manual_seed(42))
+        """,
+        """
+        import torch as th
+
+        class Data:
+            def setup(self, stage):
+                self.train, self.val = th.utils.data.random_split(
+                    self.full,
+                    [55000, 5000], generator=th.Generator().manual_seed(42),
+                )
+        """,
+        # Seeded through a helper of the project.
+        """
+        from torch.utils.data import random_split
+        from utils import fix_seeds
+
+        fix_seeds(1)
+        a, b = random_split(ds, [0.5, 0.5])
+        """,
     ]
     INVALID = [
         Invalid(
@@ -5269,6 +5665,60 @@ class UnseededRandomSplit(Rule):
                     )
             """,
         ),
+        # Split sizes computed; the fraction form.
+        Invalid(
+            """
+            from torch.utils.data import random_split
+
+            n_val = int(0.1 * len(full))
+            train_set, val_set = random_split(full, [len(full) - n_val, n_val])
+            """,
+            line=5,
+        ),
+        Invalid(
+            """
+            import torch
+
+            splits = torch.utils.data.random_split(dataset, [0.7, 0.15, 0.15])
+            train_set, val_set, test_set = splits
+            """,
+            line=4,
+            fixed="""
+            import torch
+
+            splits = torch.utils.data.random_split(dataset, [0.7, 0.15, 0.15], generator=torch.Generator().manual_seed(42))
+            train_set, val_set, test_set = splits
+            """,
+        ),
+        # Inside a function, imported under an alias.
+        Invalid(
+            """
+            from torch.utils.data import random_split as split
+
+            def make_splits(ds):
+                return split(ds, [0.8, 0.2])
+            """,
+            line=5,
+        ),
+        # Without a torch import the fix cannot name the generator: reported without a fix.
+        Invalid(
+            """
+            from torch.utils.data import random_split
+
+            train_ds, val_ds = random_split(ImageFolder("data"), [9000, 1000])
+            """,
+            line=4,
+        ),
+        # Two splits in one file.
+        Invalid(
+            """
+            from torch.utils.data import random_split
+
+            train_val, test = random_split(ds, [0.9, 0.1])
+            train, val = random_split(train_val, [0.8, 0.2])
+            """,
+            count=2,
+        ),
     ]
 
 
@@ -5310,14 +5760,14 @@ class ModeSwitchNotCalled(Rule):
     code = "NN411"
     name = "mode-switch-not-called"
     message = "model.eval / model.train without parentheses does nothing; call it: model.eval()"
-    requires = ((".eval", ".train"),)
+    requires = (tuple(f".{m}{end}" for m in ("eval", "train") for end in ("\n", "\r", ";", " #", "  #", " ;")),)
     fixable = True
 
     def visit_Expr(self, node: cst.Expr) -> None:
         value = node.value
         if not isinstance(value, cst.Attribute) or value.attr.value not in ("eval", "train"):
             return
-        if value.lpar or self.ctx.qualname(value) is not None:
+        if self.ctx.qualname(value) is not None:
             return
         owner = self.ctx.code(value.value)
         method = value.attr.value
@@ -5353,6 +5803,30 @@ class ModeSwitchNotCalled(Rule):
         """
         def switch(m, train):
             (m.train if train else m.eval)()
+        """,
+        # The fixed forms.
+        """
+        import torch
+
+        model.eval()
+        with torch.no_grad():
+            preds = model(x)
+        """,
+        """
+        def train_epoch(self):
+            self.model.train()
+            for x, y in self.loader:
+                self.step(x, y)
+        """,
+        # A property read on its own line.
+        """
+        model.training
+        model.train_loader
+        """,
+        # Method references passed around.
+        """
+        hooks = {"eval": model.eval, "train": model.train}
+        callbacks.append(model.eval)
         """,
     ]
     INVALID = [
@@ -5396,6 +5870,58 @@ class ModeSwitchNotCalled(Rule):
                 net.eval; validate(net)
             """,
             count=2,
+        ),
+        # Inside an evaluation function, DDP wrapper.
+        Invalid(
+            """
+            import torch
+
+            def evaluate(model, loader):
+                model.module.eval
+                with torch.no_grad():
+                    return [model(x) for x, _ in loader]
+            """,
+            line=5,
+        ),
+        # In a method, on an attribute chain.
+        Invalid(
+            """
+            class Trainer:
+                def validate(self):
+                    self.ema.module.eval
+                    return self.run(self.val_loader)
+            """,
+            line=4,
+        ),
+        # After loading weights.
+        Invalid(
+            """
+            import torch
+
+            net = Net()
+            net.load_state_dict(torch.load("w.pt"))
+            net.eval
+            preds = net(x)
+            """,
+            line=6,
+        ),
+        # In a branch.
+        Invalid(
+            """
+            if args.evaluate:
+                model.eval
+            else:
+                model.train
+            """,
+            count=2,
+        ),
+        # In a loop over models.
+        Invalid(
+            """
+            for m in models:
+                m.eval
+            """,
+            line=3,
         ),
     ]
 
@@ -5447,7 +5973,9 @@ class GradModeNotEntered(Rule):
     code = "NN412"
     name = "grad-mode-not-entered"
     message = "torch.no_grad() called as a statement does nothing; use it in a with block or as a decorator"
-    requires = (("no_grad", "inference_mode", "enable_grad"),)
+    requires = (
+        tuple(f"{m}(){end}" for m in ("no_grad", "inference_mode", "enable_grad") for end in ("\n", "\r", ";", " #", "  #")),
+    )
     fixable = True
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -5504,6 +6032,47 @@ class GradModeNotEntered(Rule):
         guard.__enter__()
         torch.no_grad().__enter__()
         """,
+        # The fixed forms.
+        """
+        import torch
+
+        model.eval()
+        torch.set_grad_enabled(False)
+        preds = model(x)
+        """,
+        """
+        import torch as th
+
+        def evaluate(model, loader):
+            th.set_grad_enabled(False)
+            return [model(x) for x in loader]
+        """,
+        # Decorators and with blocks with several items.
+        """
+        import torch
+
+        @torch.no_grad()
+        def sample(model, z):
+            return model(z)
+
+        with torch.inference_mode(), torch.autocast("cuda"):
+            out = model(x)
+        """,
+        # Returned or stored for later use.
+        """
+        import torch
+
+        def grad_context(training):
+            return torch.enable_grad() if training else torch.no_grad()
+
+        contexts = [torch.no_grad(), torch.inference_mode()]
+        """,
+        # A function of another library with the same name.
+        """
+        from mxnet import autograd
+
+        autograd.no_grad()
+        """,
     ]
     INVALID = [
         Invalid(
@@ -5549,5 +6118,71 @@ class GradModeNotEntered(Rule):
                 th.set_grad_enabled(False)
                 return [model(x) for x in loader]
             """,
+        ),
+        # enable_grad as a statement.
+        Invalid(
+            """
+            import torch
+
+            def saliency(model, x):
+                torch.enable_grad()
+                x.requires_grad_(True)
+                model(x).max().backward()
+                return x.grad
+            """,
+            line=5,
+            fixed="""
+            import torch
+
+            def saliency(model, x):
+                torch.set_grad_enabled(True)
+                x.requires_grad_(True)
+                model(x).max().backward()
+                return x.grad
+            """,
+        ),
+        # Imported name.
+        Invalid(
+            """
+            from torch import no_grad
+
+            no_grad()
+            out = model(x)
+            """,
+            line=4,
+        ),
+        # At the top of an evaluation method.
+        Invalid(
+            """
+            import torch
+
+            class Evaluator:
+                def run(self, loader):
+                    torch.no_grad()
+                    self.model.eval()
+                    return [self.model(x) for x in loader]
+            """,
+            line=6,
+        ),
+        # torch.autograd.inference_mode.
+        Invalid(
+            """
+            import torch
+
+            torch.autograd.inference_mode()
+            preds = model(batch)
+            """,
+            line=4,
+        ),
+        # In a loop body.
+        Invalid(
+            """
+            import torch
+
+            for x, y in test_loader:
+                torch.no_grad()
+                correct += (model(x).argmax(1) == y).sum().item()
+            """,
+            line=5,
         ),
     ]
