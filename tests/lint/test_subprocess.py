@@ -13,7 +13,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BAD = "import torch.nn as nn\n\nhead = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5), nn.BatchNorm1d(8))\n"
-GOOD = "import torch.nn as nn\n\nhead = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8), nn.Dropout(0.5))\n"
+GOOD = "import torch.nn as nn\n\nhead = nn.Sequential(nn.Linear(8, 8, bias=False), nn.BatchNorm1d(8), nn.Dropout(0.5))\n"
 
 
 def nnlint(*args, cwd):
