@@ -1627,6 +1627,7 @@ class _Index:
         self.optimizer_args: list[str] = []
         self._mode_free_cache: dict[int, bool] = {}
         self._foreign_modules: dict[int, cst.Module] = {}
+        self._missing: set[str] = set()
         self.module_scope = self._build(module)
 
     # ---- building ----------------------------------------------------------------------------
@@ -1969,8 +1970,11 @@ class _Index:
     def find_class(self, name: str) -> cst.ClassDef | None:
         """A class of this file, also when the prefilter blanked it before parsing (read back from source)."""
         klass = self.classes.get(name)
-        if klass is not None or f"class {name}" not in self.ctx.source:
+        if klass is not None or name in self._missing:
             return klass
+        self._missing.add(name)
+        if not re.search(rf"^class {re.escape(name)}\b", self.ctx.source, re.MULTILINE):
+            return None
         import ast
 
         try:
@@ -2114,8 +2118,9 @@ _EVAL_FN_SKIP_WORDS = frozenset(
 )
 # Prefilter words: specific enough that top-level functions and classes without them can be blanked
 # before parsing (callers of an evaluation function hold its name, hence one of these words).
-_EVAL_TEXT = ("val_", "_val", "valid", "Val", "VAL", "val(", "'val'", '"val"', "valloader", "valset", "eval",
-              "Eval", "test", "Test", "TEST", "predict", "Predict", "infer", "Infer")
+_EVAL_TEXT = ("val_", "_val_", "_val)", "_val,", "_val:", "_val\n", "_val.", "valid_", "validat", "Valid", "val(",
+              "'val'", '"val"', "valloader", "valset", "ValD", "VAL", "eval", "Eval", "test_", "_test", "test(",
+              "testloader", "testset", "TestD", "TEST", "predict", "Predict", "infer", "Infer")
 
 
 _MODULE_BASE_WORDS = frozenset(
@@ -2244,8 +2249,11 @@ class _EvalRunRule(Rule):
             model = _model_of_call(call)
             if model is None or index.ctx.qualname(call.func) is not None:
                 continue
-            if index.local_callees(call, scope):
-                continue  # ``model(...)`` is a function of this file
+            if index.local_callees(call, scope) or (
+                isinstance(call.func, cst.Name)
+                and re.search(rf"^\s*(async\s+)?def {re.escape(call.func.value)}\b", self.ctx.source, re.MULTILINE)
+            ):
+                continue  # ``encoder(...)`` is a function of this file (maybe blanked by the prefilter)
             return _EvalRun(scope, region, call, chain, order, model, desc)
         return None
 
@@ -4668,7 +4676,7 @@ class HostSyncInForward(Rule):
                     "pack" in name
                     or name in _LOG_CALLS
                     or name in _HOST_CALLS
-                    or any(w in _LOG_WORDS for w in _words(self.ctx.code(current.func)))
+                    or any(w in _LOG_WORDS for w in _words(dotted_name(current.func) or ""))
                 ):
                     continue
                 if (
@@ -5973,8 +5981,15 @@ class GradModeNotEntered(Rule):
     code = "NN412"
     name = "grad-mode-not-entered"
     message = "torch.no_grad() called as a statement does nothing; use it in a with block or as a decorator"
+    # The call alone on its line (not ``@torch.no_grad()``, not ``with torch.no_grad():``).
     requires = (
-        tuple(f"{m}(){end}" for m in ("no_grad", "inference_mode", "enable_grad") for end in ("\n", "\r", ";", " #", "  #")),
+        tuple(
+            f"{pre}{stem}(){end}"
+            for m in ("no_grad", "inference_mode", "enable_grad")
+            for stem in (f"torch.{m}", m, f"autograd.{m}")
+            for pre in (" ", "\n", "\t", ";") + ((".",) if stem.startswith("autograd") else ())
+            for end in ("\n", "\r", ";", " #", "  #")
+        ),
     )
     fixable = True
 
