@@ -86,8 +86,16 @@ def run_profile(
     options = dict(options or {})
     model, example, batch = _prepare(loaded, dev, batch_size)
 
+    flops_budget = float(options.get("flops_budget_s", 120.0))
     with seeded(seed), restored(model):  # counting runs forward: batch-norm statistics must not move
-        flops, flop_error = _count(model, example)
+        counted = _within(flops_budget, lambda: _count(model, example))
+    hung = counted is None
+    if hung:
+        flops = FlopResult(0.0, {}, {}, 0.0, [], "none", batch_size_of(example), ["did not finish"])
+        flop_error = Finding("flops", "error", "", f"FLOP counting did not finish within {flops_budget:g} s: the model's "
+                             "forward does not return; the checks were skipped", {"budget_s": flops_budget})
+    else:
+        flops, flop_error = counted
     if loaded.get_batch is not None and "get_batch" not in options:
         options["get_batch"] = _batch_source(loaded, dev, batch_size)
     shared: dict[str, Any] = {"flops": flops, "extras": {}}
@@ -109,7 +117,7 @@ def run_profile(
     status: dict[str, str] = {}
     seconds: dict[str, float] = {}
     scale = float(options.get("budget_scale", 1.0))
-    stop: str | None = None
+    stop: str | None = "model hangs" if hung else None
     for spec in specs:
         if stop is not None:
             status[spec.id] = f"skipped ({stop})"
@@ -203,6 +211,26 @@ def run_check(spec: CheckSpec, ctx: CheckContext, seed: int = 0) -> tuple[str, l
 
 def _skip_finding(check: str, reason: str, short: str) -> Finding:
     return Finding(check, "info", "", f"skipped ({short}): {reason}", {"skipped": short})
+
+
+def _within(timeout_s: float, fn: Any) -> Any:
+    """``fn()`` run in a daemon thread; its result, or None if it did not return within ``timeout_s``."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="nnprof-budget", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        return None
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _forward_hangs(model: nn.Module, example: Any, timeout_s: float) -> bool:

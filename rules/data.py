@@ -4630,6 +4630,7 @@ class HostSyncInForward(Rule):
     """
 
     code = "NN407"
+    default_enabled = False  # deliberate syncs in library forward() code (12 in transformers): opt in
     name = "host-sync-in-forward"
     message = "host sync inside forward(): .item()/.numpy()/.tolist()/.cpu() stalls the GPU and breaks graphs; keep values as tensors"
     requires = ((".cpu(", ".numpy(", ".item(", ".tolist("),)
