@@ -18,6 +18,7 @@ __all__ = [
     "string_value",
     "statements",
     "walk_nodes",
+    "with_arg",
 ]
 
 
@@ -125,3 +126,21 @@ def walk_nodes(root: cst.CSTNode, node_type: type | tuple[type, ...] = cst.CSTNo
         if isinstance(node, node_type):
             yield node
         pending.extend(reversed(children(node)))
+
+
+def with_arg(call: cst.Call, new: cst.Arg) -> cst.Call:
+    """``call`` with ``new`` appended, keeping its layout (one argument per line, a trailing comma)."""
+    args = list(call.args)
+    if not args:
+        return call.with_changes(args=[new])
+    last = args[-1]
+    if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
+        sep = args[-2].comma
+    elif isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
+        sep = cst.Comma(whitespace_after=call.whitespace_before_args)
+    else:
+        sep = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    if isinstance(last.comma, cst.Comma):
+        new = new.with_changes(comma=last.comma)
+    args[-1] = last.with_changes(comma=sep)
+    return call.with_changes(args=[*args, new])

@@ -7,7 +7,7 @@ import re
 
 import libcst as cst
 
-from nnlint.astutil import arg, dotted_name, number_value, statements, string_value, walk_nodes
+from nnlint.astutil import arg, dotted_name, number_value, statements, string_value, walk_nodes, with_arg
 from nnlint.rule import Invalid, Rule
 from nnlint.walker import children
 
@@ -1796,21 +1796,7 @@ def _kwarg(name: str, value: str) -> cst.Arg:
 
 
 def _with_kwarg(call: cst.Call, new: cst.Arg) -> cst.Call:
-    """``call`` with ``new`` appended, keeping its layout (one argument per line, a trailing comma)."""
-    args = list(call.args)
-    if not args:
-        return call.with_changes(args=[new])
-    last = args[-1]
-    if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
-        sep = args[-2].comma
-    elif isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
-        sep = cst.Comma(whitespace_after=call.whitespace_before_args)
-    else:
-        sep = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    if isinstance(last.comma, cst.Comma):
-        new = new.with_changes(comma=last.comma)
-    args[-1] = last.with_changes(comma=sep)
-    return call.with_changes(args=[*args, new])
+    return with_arg(call, new)
 
 
 def _indents_to(root: cst.CSTNode, target: cst.CSTNode) -> list[str] | None:

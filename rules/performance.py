@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.astutil import arg, call_name, dotted_name, int_value, string_value
+from nnlint.astutil import arg, call_name, dotted_name, int_value, string_value, with_arg
 from nnlint.engine import render_in_place
 from nnlint.rule import Invalid, Rule, Valid
 from nnlint.walker import children
@@ -30,24 +30,6 @@ def kwarg(name: str, value: cst.BaseExpression | str) -> cst.Arg:
     if isinstance(value, str):
         value = cst.parse_expression(value)
     return cst.Arg(value=value, keyword=cst.Name(name), equal=_NO_SPACE)
-
-
-def with_arg(call: cst.Call, new: cst.Arg) -> cst.Call:
-    """``call`` with ``new`` appended, keeping its layout (one argument per line, a trailing comma)."""
-    args = list(call.args)
-    if not args:
-        return call.with_changes(args=[new])
-    last = args[-1]
-    if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
-        sep = args[-2].comma
-    elif isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
-        sep = cst.Comma(whitespace_after=call.whitespace_before_args)
-    else:
-        sep = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    if isinstance(last.comma, cst.Comma):
-        new = new.with_changes(comma=last.comma)
-    args[-1] = last.with_changes(comma=sep)
-    return call.with_changes(args=[*args, new])
 
 
 def indent_tokens(ctx, stack: list[cst.CSTNode] | None = None) -> list[str]:
