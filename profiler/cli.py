@@ -133,8 +133,7 @@ def _quiet_progress(fmt: str, output: str | None) -> None:
         from nnprof import progress
     except ImportError:
         return
-    if fmt != "text" or output:
-        progress.set_enabled(False)
+    progress.set_enabled(fmt == "text" and not output)
 
 
 if __name__ == "__main__":
