@@ -11,12 +11,15 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nnlint import __version__
-from nnlint.engine import FileResult
+from nnlint.catalog import module_of
 from nnlint.finding import Edit, Finding, Fix
-from nnlint.rule import Rule
+from nnlint.results import FileResult
+
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
 DEFAULT_DIR = ".nnlint_cache"
 _FORMAT = 1
@@ -25,7 +28,7 @@ _FORMAT = 1
 def rules_signature(rules: Sequence[type[Rule]], options: Mapping[str, Mapping[str, Any]]) -> str:
     parts = [f"nnlint {__version__} format {_FORMAT}"]
     for rule in sorted(rules, key=lambda r: r.code):
-        module = getattr(rule, "__module__", "")
+        module = module_of(rule)
         parts.append(f"{rule.code}:{rule.name}:{module}:{getattr(rule, 'version', '')}")
         if rule.code in options:
             parts.append(json.dumps(options[rule.code], sort_keys=True, default=str))
@@ -74,14 +77,18 @@ class ResultCache:
             pass  # a read-only or full disk must not fail the lint
 
     def _prepare(self) -> None:
-        if self._ready:
-            return
-        os.makedirs(self.directory, exist_ok=True)
-        ignore = os.path.join(self.directory, ".gitignore")
-        if not os.path.exists(ignore):
-            with open(ignore, "w", encoding="utf-8") as handle:
-                handle.write("# Created by nnlint automatically.\n*\n")
-        self._ready = True
+        if not self._ready:
+            prepare_cache_dir(self.directory)
+            self._ready = True
+
+
+def prepare_cache_dir(directory: str) -> None:
+    """Create the cache directory with a ``.gitignore`` that keeps it out of version control."""
+    os.makedirs(directory, exist_ok=True)
+    ignore = os.path.join(directory, ".gitignore")
+    if not os.path.exists(ignore):
+        with open(ignore, "w", encoding="utf-8") as handle:
+            handle.write("# Created by nnlint automatically.\n*\n")
 
 
 def _record(f: Finding) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +18,9 @@ from nnlint.discovery import MissingPathError, discover
 from nnlint.finding import Finding
 from nnlint.output import FORMATS, LintReport, renderer
 from nnlint.registry import UnknownCodeError, all_rules, check_codes, rule_by_code, select_rules
-from nnlint.rule import Rule
+
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -104,7 +107,19 @@ def lint(
         else:
             found = find_config(paths[0])
             config = load_config(found) if found else Config()
-        rules = _load_rules(config)
+        fixing = fix or unsafe_fixes
+        if no_cache:
+            cache_dir = None
+        elif cache_dir is None:
+            cache_dir = os.path.join(config.root or os.getcwd(), DEFAULT_CACHE_DIR)
+        # Rule descriptions from the cache directory spare importing the rules (and libcst) when every
+        # file's result is cached too; fixes and SARIF's rule docs need the rules themselves.
+        catalog = None
+        if cache_dir and not config.local_rules and not fixing and output_format != "sarif":
+            from nnlint.catalog import load_catalog
+
+            catalog = load_catalog(cache_dir)
+        rules = catalog if catalog is not None else _load_rules(config)
         validate(config, rules)
         cli_select, cli_ignore, cli_extend = _split_codes(select), _split_codes(ignore), _split_codes(extend_select)
         check_codes(cli_select + cli_ignore + cli_extend, rules, "command line")
@@ -124,14 +139,22 @@ def lint(
     from nnlint.runner import run
 
     files = [t.path for t in targets]
-    if no_cache:
-        cache_dir = None
-    elif cache_dir is None:
-        cache_dir = os.path.join(config.root or os.getcwd(), DEFAULT_CACHE_DIR)
+
+    def load() -> list[type[Rule]]:
+        classes = {r.code: r for r in _load_rules(config)}
+        return [classes[r.code] for r in chosen]
+
     from nnlint.progress import progress
 
     with progress(len(files), enabled=output_format == "text") as on_result:
-        result = run(files, chosen, config.rule_options, jobs=jobs, cache_dir=cache_dir, on_result=on_result)
+        result = run(
+            files, chosen, config.rule_options, jobs=jobs, cache_dir=cache_dir, on_result=on_result,
+            load=load if catalog is not None else None,
+        )
+    if catalog is None and cache_dir and not config.local_rules:
+        from nnlint.catalog import store_catalog
+
+        store_catalog(cache_dir, rules)
     findings = [f for f in result.findings if not _per_file_ignored(f, config)]
     fixed = 0
     if fix or unsafe_fixes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -13,7 +13,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from nnlint.registry import check_codes
-from nnlint.rule import Rule
+
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
 KNOWN_KEYS = {"select", "ignore", "extend-select", "exclude", "per-file-ignores", "rules", "local-rules"}
 

@@ -8,39 +8,22 @@ import re
 import tokenize
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
 
 from nnlint.context import FileContext
 from nnlint.finding import Edit, Finding, Fix
+from nnlint.parsing import parse_module_unvalidated
 from nnlint.positions import PositionIndex
 from nnlint.prefilter import blank_irrelevant_chunks, rule_words
+from nnlint.results import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, FileResult, InternalError, syntax_error  # noqa: F401 - re-exported
 from nnlint.rule import Report, Rule
 from nnlint.suppress import parse_suppressions
 from nnlint.walker import node_types_of, walk
 
-SYNTAX_ERROR_CODE = "NN000"
-SYNTAX_ERROR_NAME = "syntax-error"
 # Larger files are reported, not parsed: libcst's tree would take gigabytes.
 MAX_SOURCE_CHARS = 10_000_000
-
-
-@dataclass(frozen=True)
-class InternalError:
-    """A rule raised on a file: reported to the user, never allowed to stop the run."""
-
-    path: str
-    rule: str
-    message: str
-
-
-@dataclass
-class FileResult:
-    path: str
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[InternalError] = field(default_factory=list)
 
 
 def decode_source(data: bytes) -> str:
@@ -48,10 +31,6 @@ def decode_source(data: bytes) -> str:
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     text = data.decode(encoding)
     return text[1:] if text.startswith("\ufeff") else text
-
-
-def syntax_error(path: str, message: str, line: int = 1, column: int = 1) -> Finding:
-    return Finding(path, line, column, line, column, SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, message, "error")
 
 
 def _cpython_error(path: str, exc: SyntaxError) -> Finding:
@@ -122,7 +101,7 @@ def lint_source(
         words = None  # a rule without prefilter words needs every chunk
     parse_text, statements = blank_irrelevant_chunks(source, words if chunking else None, tree)
     try:
-        module = cst.parse_module(parse_text)
+        module = parse_module_unvalidated(parse_text)
     except cst.ParserSyntaxError as exc:
         result.findings.append(_parse_error_finding(path, exc, py_error))
         return result

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from nnlint.engine import FileResult
+from nnlint.results import FileResult
 
 # Runs shorter than this never show a bar (it would only flicker).
 SHOW_AFTER_S = 1.5

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from nnlint.rule import Rule
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
 _CODE = re.compile(r"^[A-Z]{1,4}[0-9]{0,3}$")
 

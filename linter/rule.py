@@ -119,8 +119,23 @@ class Rule:
     def applies_to(cls, text: str) -> bool:
         for entry in cls.requires:
             if isinstance(entry, str):
-                if entry not in text:
+                if not contains_word(text, entry):
                     return False
-            elif not any(word in text for word in entry):
+            elif not any(contains_word(text, word) for word in entry):
                 return False
         return True
+
+
+_memo_text: str | None = None
+_memo: dict[str, bool] = {}
+
+
+def contains_word(text: str, word: str) -> bool:
+    """``word in text``, remembered for the last text: the rules of one file share many words."""
+    global _memo_text, _memo
+    if text is not _memo_text:
+        _memo_text, _memo = text, {}
+    found = _memo.get(word)
+    if found is None:
+        found = _memo[word] = word in text
+    return found

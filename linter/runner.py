@@ -8,11 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nnlint.engine import FileResult, InternalError, lint_source, syntax_error
 from nnlint.finding import Finding
-from nnlint.rule import Rule
+from nnlint.results import FileResult, InternalError, syntax_error
+
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
 # Below this much work, starting processes costs more than it saves.
 _MIN_FILES_FOR_POOL = 8
@@ -44,6 +46,8 @@ def lint_path(path: str, rules: Sequence[type[Rule]], options: Mapping[str, Mapp
     data = read_file(path)
     if isinstance(data, Finding):
         return FileResult(path, [data])
+    from nnlint.engine import lint_source
+
     return lint_source(path, data, rules, options)
 
 
@@ -120,11 +124,13 @@ def run(
     jobs: int | None = None,
     on_result: Callable[[FileResult], None] | None = None,
     cache_dir: str | None = None,
+    load: Callable[[], Sequence[type[Rule]]] | None = None,
 ) -> RunResult:
     """Lint ``paths`` (files) with ``rules``; ``jobs`` worker processes (None: all cores).
 
     With ``cache_dir``, files whose content, path and rule set were linted before are answered from
-    the cache and only the others are linted.
+    the cache and only the others are linted. ``rules`` may be descriptions (``RuleInfo``) with ``load``
+    returning the rule classes: they are imported only if some file is not in the cache.
     """
     options = options or {}
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -152,6 +158,8 @@ def run(
         total, paths = len(paths), todo
     else:
         total = len(paths)
+    if paths and load is not None:
+        rules = load()
     sizes = {p: _file_size(p) for p in paths}
     # Largest first keeps the workers evenly busy to the end.
     ordered = sorted(paths, key=lambda p: -sizes[p])

@@ -59,6 +59,13 @@ def _child_fields(node_type: type) -> tuple[str, ...]:
 Callback = Callable[[cst.CSTNode], object]
 
 
+_LEAVE = object()  # marks where a node's subtree ends; the node itself is the top of ``ctx.stack`` then
+# Node types that never hold another node a rule could visit: skipped outright when no rule visits them.
+_TERMINAL_TYPES = frozenset(
+    {cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis, cst.Pass, cst.Break, cst.Continue}
+)
+
+
 def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callback]], leavers: dict[type, list[Callback]]) -> None:
     """Walk ``module`` depth-first in source order, calling the callbacks registered per node type.
 
@@ -68,33 +75,52 @@ def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callbac
     stack = ctx.stack
     scopes = ctx.scopes
     imports = ctx.imports
-    function_def, class_def = cst.FunctionDef, cst.ClassDef
-    work: list[tuple[cst.CSTNode, bool]] = [(module, False)]
+    scope_types = (cst.FunctionDef, cst.ClassDef)
+    import_types = (cst.Import, cst.ImportFrom)
+    skipped = _TERMINAL_TYPES.difference(visitors).difference(leavers)
+    leave_marker = _LEAVE
+    fields_cache = _fields_cache
+    leaf = _is_leaf
+    work: list = [module]
+    pop, push = work.pop, work.append
     while work:
-        node, leaving = work.pop()
-        node_type = type(node)
-        if leaving:
-            stack.pop()
-            if node_type is function_def or node_type is class_def:
+        node = pop()
+        if node is leave_marker:
+            node = stack.pop()
+            node_type = type(node)
+            if node_type in scope_types:
                 scopes.pop()
             callbacks = leavers.get(node_type)
             if callbacks:
                 for cb in callbacks:
                     cb(node)
             continue
-        if node_type is cst.Import or node_type is cst.ImportFrom:
-            imports.add(node)  # type: ignore[arg-type]
+        node_type = type(node)
+        if node_type in import_types:
+            imports.add(node)
         callbacks = visitors.get(node_type)
         if callbacks:
             for cb in callbacks:
                 cb(node)
-        if node_type is function_def or node_type is class_def:
-            scopes.append(node)  # type: ignore[arg-type]
+        if node_type in scope_types:
+            scopes.append(node)
         stack.append(node)
-        work.append((node, True))
-        kids = children(node)
-        for i in range(len(kids) - 1, -1, -1):
-            work.append((kids[i], False))
+        push(leave_marker)
+        names = fields_cache.get(node_type) or _child_fields(node_type)
+        kids: list = []
+        for name in names:
+            value = getattr(node, name)
+            value_type = type(value)
+            if value_type is tuple or value_type is list:
+                for v in value:
+                    v_type = type(v)
+                    if v_type not in skipped and not leaf(v_type):
+                        kids.append(v)
+            elif value_type not in skipped and not leaf(value_type):
+                kids.append(value)
+        if kids:
+            kids.reverse()
+            work.extend(kids)
 
 
 def node_types_of(rule_type: type) -> Iterable[tuple[str, type, str]]:

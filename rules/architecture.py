@@ -4934,8 +4934,36 @@ _LAYER_CONTAINER_RE = re.compile(
     r"self\.\w+\s*=\s*[\[{]\s*(?:[\w\"'.]+\s*:\s*)?(?:\w+\.)*[A-Z]\w*\("  # self.x = [nn.Linear(...
 )
 _SELF_APPEND_RE = re.compile(r"self\.(\w+)\.(?:append|extend|insert)\(\s*(?:\w+\s*,\s*)?\[?\s*(?:\w+\.)*[A-Z]\w*\(")
-_LOCAL_APPEND_RE = re.compile(r"(?<![\w.])(\w+)\.(?:append|extend)\(\s*\[?\s*(?:\w+\.)*[A-Z]\w*\(")
-_UNIT_NORMAL_RE = re.compile(r"\.normal_?\(|(?<![\w.])normal_\(")
+# Both start with a literal so the regex engine can skip ahead; the name before them is checked by hand.
+_APPEND_LAYER_RE = re.compile(r"\.(?:append|extend)\(\s*\[?\s*(?:\w+\.)*[A-Z]\w*\(")
+_NORMAL_CALL_RE = re.compile(r"normal(_?)\(")
+
+
+def _word_before(text: str, end: int) -> str:
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end]
+
+
+def _local_append_names(text: str) -> set[str]:
+    """``name`` of every ``name.append(Layer(...))`` / ``name.extend([Layer(...)])`` (a plain local name)."""
+    names = set()
+    for found in _APPEND_LAYER_RE.finditer(text):
+        name = _word_before(text, found.start())
+        before = found.start() - len(name) - 1
+        if name and (before < 0 or text[before] != "."):
+            names.add(name)
+    return names
+
+
+def _unit_normal_ends(text: str):
+    """End offsets of ``x.normal_(`` / ``x.normal(`` / bare ``normal_(`` calls."""
+    for found in _NORMAL_CALL_RE.finditer(text):
+        at = found.start()
+        prev = text[at - 1] if at else ""
+        if prev == "." or (found.group(1) and not (prev.isalnum() or prev in "_.")):
+            yield found.end()
 _WEIGHT_LAYER_CALL_RE = re.compile(r"(?:Conv(?:Transpose)?[123]d|Linear|Bilinear)\(")
 _STD_ONE_RE = re.compile(r"std\s*=\s*1(?:\.0*)?\b(?!\.)")
 _CHECKPOINT_CALL_RE = re.compile(r"(?<![\w])checkpoint(?:_sequential)?\(")
@@ -5808,12 +5836,14 @@ class LayersInPlainList(Rule):
             return False
         if _LAYER_CONTAINER_RE.search(text) is not None:
             return True
+        if ".append(" not in text and ".extend(" not in text and ".insert(" not in text:
+            return False  # the regexes below start at every word: skip them when they cannot match
         # ``self.blocks = []`` and ``self.blocks.append(Block(...))``.
         attrs = {m.group(1) for m in _SELF_APPEND_RE.finditer(text)}
         if any(re.search(rf"self\.{re.escape(attr)}\s*=\s*(?:\[\s*\]|list\(\s*\)|\{{\s*\}}|dict\(\s*\))", text) for attr in attrs):
             return True
         # ``blocks.append(Block(...))`` and later ``self.blocks = blocks``.
-        names = {m.group(1) for m in _LOCAL_APPEND_RE.finditer(text)}
+        names = _local_append_names(text)
         return any(re.search(rf"self\.\w+\s*=\s*{re.escape(name)}\s*$", text, re.M) for name in names)
 
     def leave_Module(self, node: cst.Module) -> None:
@@ -7212,10 +7242,12 @@ class UnitNormalInit(Rule):
     @classmethod
     def applies_to(cls, text: str) -> bool:
         """Only files with a ``normal_(`` call that may lack ``std``, or a ``randn`` parameter."""
+        if "normal" not in text and "randn(" not in text:
+            return False
         if "randn(" in text and ("Parameter" in text or "requires_grad=True" in text):
             return True
-        for found in _UNIT_NORMAL_RE.finditer(text):
-            after = text[found.end(): found.end() + 160]
+        for end in _unit_normal_ends(text):
+            after = text[end: end + 160]
             if "std" not in after or _STD_ONE_RE.search(after):
                 return True
         return False

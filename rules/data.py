@@ -5984,6 +5984,7 @@ class GradModeNotEntered(Rule):
     message = "torch.no_grad() called as a statement does nothing; use it in a with block or as a decorator"
     # The call alone on its line (not ``@torch.no_grad()``, not ``with torch.no_grad():``).
     requires = (
+        ("no_grad()", "inference_mode()", "enable_grad()"),  # cheap gate before the long list
         tuple(
             f"{pre}{stem}(){end}"
             for m in ("no_grad", "inference_mode", "enable_grad")

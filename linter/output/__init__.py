@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from nnlint.engine import InternalError
 from nnlint.finding import Finding
-from nnlint.rule import Rule
+from nnlint.results import InternalError
 
 
 @dataclass
@@ -22,10 +22,15 @@ class LintReport:
     color: bool = False
 
 
-def renderer(name: str) -> Callable[[LintReport], str]:
-    from nnlint.output import github, json_format, sarif, text
+if TYPE_CHECKING:
+    from nnlint.rule import Rule
 
-    return {"text": text.render, "json": json_format.render, "sarif": sarif.render, "github": github.render}[name]
+
+def renderer(name: str) -> Callable[[LintReport], str]:
+    import importlib
+
+    module = {"text": "text", "json": "json_format", "sarif": "sarif", "github": "github"}[name]
+    return importlib.import_module(f"nnlint.output.{module}").render
 
 
 FORMATS = ("text", "json", "sarif", "github")
