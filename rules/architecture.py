@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 
 import libcst as cst
 
@@ -5354,6 +5355,11 @@ def _method_of(scope: _Scope) -> tuple[cst.FunctionDef | None, _Scope | None]:
 
 
 _DYNAMIC_MODULE_ACCESS = frozenset({"children", "named_children", "modules", "named_modules", "_modules", "__dict__"})
+# NN307's text prefilter: ``self.x = Ctor(`` (possibly annotated or parenthesised), every ``.x``, and
+# every ``.x =`` / ``.x: T =`` (a superset of the bindings the rule counts).
+_SELF_CTOR_ASSIGN_RE = re.compile(r"self\.(\w+)\s*(?::[^=\n]+)?=[\s\\(]*[\w.]+\s*\(")
+_DOT_ATTR_RE = re.compile(r"\.\s*(\w+)")
+_DOT_ATTR_ASSIGN_RE = re.compile(r"\.\s*(\w+)\s*(?::[^=\n]+)?=(?!=)")
 _INIT_METHODS = re.compile(r"__init__|_?init\w*|reset_parameters|_?build\w*")
 
 
@@ -5415,7 +5421,16 @@ class UnusedSubmodule(Rule):
 
     @classmethod
     def applies_to(cls, text: str) -> bool:
-        return "__init__" in text and "Module" in text
+        """Only files where some ``self.x = Ctor(...)`` attribute is never mentioned outside assignments:
+        the rule reports an attribute only when every ``.x`` of the file is one of its bindings."""
+        if "__init__" not in text or "Module" not in text:
+            return False
+        candidates = {a for a in _SELF_CTOR_ASSIGN_RE.findall(text) if not a.startswith("__")}
+        if not candidates:
+            return False
+        mentions = Counter(_DOT_ATTR_RE.findall(text))
+        assignments = Counter(_DOT_ATTR_ASSIGN_RE.findall(text))
+        return any(mentions[attr] <= assignments[attr] for attr in candidates)
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)
