@@ -29,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=5000, help="programs per strategy (two strategies)")
     parser.add_argument("--fix", action="store_true", help="also apply every fix and verify it")
+    parser.add_argument("--strategy", choices=("both", "from_grammar", "from_node"), default="both")
     args = parser.parse_args()
     rules = all_rules()
     stats = {"programs": 0, "findings": 0, "fixed": 0, "errors": 0, "syntax": 0}
@@ -55,11 +56,15 @@ def main() -> None:
                 if again.errors:
                     failures.append(f"rule error after fix: {again.errors[0]}\n{fixed}")
 
-    for name, strategy in (
+    strategies = (
         ("from_grammar", hypothesmith.from_grammar()),
         ("from_node", hypothesmith.from_node().map(lambda source: HEADER + source)),
-    ):
+    )
+    for name, strategy in strategies:
+        if args.strategy not in ("both", name):
+            continue
         started = time.perf_counter()
+        before = dict(stats)
 
         @settings(max_examples=args.examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(source=strategy)
@@ -67,7 +72,13 @@ def main() -> None:
             check(source)
 
         run()
-        print(f"{name}: done in {time.perf_counter() - started:.1f} s", flush=True)
+        done = {key: stats[key] - before[key] for key in stats}
+        print(
+            f"{name}: {done['programs']} programs in {time.perf_counter() - started:.1f} s; findings "
+            f"{done['findings']} (NN000 {done['syntax']}), files fixed {done['fixed']}, programs with an internal "
+            f"error {done['errors']}",
+            flush=True,
+        )
 
     print(
         f"programs {stats['programs']}, findings {stats['findings']} (NN000 {stats['syntax']}), "

@@ -8,7 +8,8 @@ and ``leave_<Type>`` methods of the rules that defined them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable
 
 import libcst as cst
 
@@ -123,15 +124,18 @@ def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callbac
             work.extend(kids)
 
 
-def node_types_of(rule_type: type) -> Iterable[tuple[str, type, str]]:
-    """Yield ("visit"|"leave", libcst node class, method name) for every visit_/leave_ method of a rule."""
+@functools.cache
+def node_types_of(rule_type: type) -> tuple[tuple[str, type, str], ...]:
+    """("visit"|"leave", libcst node class, method name) for every visit_/leave_ method of a rule."""
+    found = []
     for attr in dir(rule_type):
         for kind in ("visit", "leave"):
             prefix = kind + "_"
             if attr.startswith(prefix):
                 node_type = getattr(cst, attr[len(prefix):], None)
                 if isinstance(node_type, type) and issubclass(node_type, cst.CSTNode):
-                    yield kind, node_type, attr
+                    found.append((kind, node_type, attr))
+    return tuple(found)
 
 
 def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
@@ -148,11 +152,22 @@ def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The structural children of ``node`` (whitespace and punctuation left out), in source order."""
     out: list[cst.CSTNode] = []
-    for name in _child_fields(type(node)):
+    leaf = _leaf_cache.get
+    node_type = type(node)
+    for name in _fields_cache.get(node_type) or _child_fields(node_type):
         value = getattr(node, name)
         value_type = type(value)
         if value_type is tuple or value_type is list:
-            out.extend(v for v in value if not _is_leaf(type(v)))
-        elif not _is_leaf(value_type):
-            out.append(value)
+            for v in value:
+                is_leaf = leaf(type(v))
+                if is_leaf is None:
+                    is_leaf = _is_leaf(type(v))
+                if not is_leaf:
+                    out.append(v)
+        else:
+            is_leaf = leaf(value_type)
+            if is_leaf is None:
+                is_leaf = _is_leaf(value_type)
+            if not is_leaf:
+                out.append(value)
     return out

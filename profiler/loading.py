@@ -158,22 +158,31 @@ def call_model(model: nn.Module, inputs: Any) -> Any:
     return model(inputs)
 
 
-def primary_output(output: Any) -> torch.Tensor:
-    """The tensor a loss is taken on: the output itself, the first tensor of a tuple, ``logits``."""
-    if isinstance(output, torch.Tensor):
-        return output
-    logits = getattr(output, "logits", None)
+def primary_tensor(value: Any) -> torch.Tensor | None:
+    """The tensor that stands for a model's output: itself, ``logits``, or the first tensor inside."""
+    if isinstance(value, torch.Tensor):
+        return value
+    logits = getattr(value, "logits", None)
     if isinstance(logits, torch.Tensor):
         return logits
-    if isinstance(output, dict):
-        if isinstance(output.get("logits"), torch.Tensor):
-            return output["logits"]
-        output = list(output.values())
-    if isinstance(output, (tuple, list)):
-        for item in output:
-            if isinstance(item, torch.Tensor):
-                return item
-    raise TypeError(f"the model returned {_type_name(output)}, which holds no tensor")
+    if isinstance(value, dict):
+        if isinstance(value.get("logits"), torch.Tensor):
+            return value["logits"]
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = primary_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def primary_output(output: Any) -> torch.Tensor:
+    """The tensor a loss is taken on (``primary_tensor``); TypeError when the output holds none."""
+    found = primary_tensor(output)
+    if found is None:
+        raise TypeError(f"the model returned {_type_name(output)}, which holds no tensor")
+    return found
 
 
 def default_loss(output: Any, targets: torch.Tensor) -> torch.Tensor:

@@ -4701,7 +4701,9 @@ class HostSyncInForward(Rule):
                             found.append((current, name, text, ancestors))
             inner_ancestors = (*ancestors, current)
             pending.extend((c, inner_ancestors) for c in reversed(children(current)))
-        host_code = any(h in self.ctx.code(node.body) for h in _HOST_CALLS)
+        if not found:
+            return
+        host_code = any(h in self.ctx.code(node.body) for h in _HOST_CALLS)  # code generation is costly
         for call, name, text, ancestors in found:
             if host_code and name != "item":
                 continue  # the forward hands the values to a host routine (Hungarian matching)

@@ -31,7 +31,7 @@ from torch import nn
 
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
-from nnprof.loading import call_model, default_loss
+from nnprof.loading import call_model, default_loss, primary_tensor  # noqa: F401 - re-exported for the checks
 
 __all__ = ["call_model", "default_loss"]  # re-exported for the sanity checks
 
@@ -47,25 +47,6 @@ BATCHNORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm,
 
 
 # --------------------------------------------------------------------------- calling the model
-
-
-def primary_tensor(value: Any) -> torch.Tensor | None:
-    """The tensor that stands for a model's output: itself, ``logits``, or the first tensor inside."""
-    if isinstance(value, torch.Tensor):
-        return value
-    logits = getattr(value, "logits", None)
-    if isinstance(logits, torch.Tensor):
-        return logits
-    if isinstance(value, dict):
-        if isinstance(value.get("logits"), torch.Tensor):
-            return value["logits"]
-        value = list(value.values())
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            found = primary_tensor(item)
-            if found is not None:
-                return found
-    return None
 
 
 def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:

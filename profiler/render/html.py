@@ -232,7 +232,12 @@ def plot_overfit(extras: Mapping[str, Any]) -> tuple[str, str] | None:
         ax.legend(loc="upper right", fontsize=7)
 
     verdict = "fitted" if run.get("passed") else f"not fitted ({run.get('stopped', '?')})"
-    return _svg(draw), f"overfit-batch: training loss on one batch, {verdict} after {len(losses)} steps."
+    accuracies = run.get("accuracy") or []
+    # A classifier counts as fitted by its accuracy, so the final loss can still be far from zero: say both.
+    reached = f"final loss {losses[-1]:.3g}" if losses else "no finite loss"
+    if accuracies and accuracies[-1] is not None:
+        reached += f", accuracy {accuracies[-1]:.0%}"
+    return _svg(draw), f"overfit-batch: training loss on one batch, {verdict} after {len(losses)} steps ({reached})."
 
 
 def _lr_curve(extras: Mapping[str, Any], findings: list[dict[str, Any]]) -> dict[str, Any] | None:

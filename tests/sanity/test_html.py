@@ -65,3 +65,13 @@ def test_headless_chromium_renders_the_report(tmp_path, report):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000  # a blank page is a few kB
     if os.environ.get("NNPROF_SCREENSHOT_DIR"):  # to look at it: NNPROF_SCREENSHOT_DIR=/tmp pytest ...
         shutil.copy(png, Path(os.environ["NNPROF_SCREENSHOT_DIR"]) / "nnprof-report.png")
+
+
+def test_overfit_caption_gives_the_final_loss_and_accuracy():
+    from nnprof.render.html import plot_overfit
+
+    extras = {"overfit-batch": {"loss": [2.3, 1.1, 0.4], "accuracy": [0.1, 0.6, 1.0], "passed": True, "stopped": "converged"}}
+    _, caption = plot_overfit(extras)
+    assert "fitted after 3 steps (final loss 0.4, accuracy 100%)" in caption
+    extras = {"overfit-batch": {"loss": [5.0, 4.9], "passed": False, "stopped": "budget"}}
+    assert "not fitted (budget) after 2 steps (final loss 4.9)" in plot_overfit(extras)[1]
