@@ -129,13 +129,19 @@ def main() -> None:
     def median(runs: list[tuple[float, ...]], i: int) -> float:
         return statistics.median(r[i] for r in runs)
 
-    loops = [parse_loop(files) for _ in range(args.repeat)]
+    # Interleaved, so that a machine getting faster or slower during the run moves both sides alike.
+    loops, cold = [], []
+    for _ in range(args.repeat):
+        loops.append(parse_loop(files))
+        cold.append(timed([*base, "--no-cache"]))
+    ratios = sorted(c[0] / p[0] for p, c in zip(loops, cold, strict=True))
     parse_s, parse_cpu = median(loops, 0), median(loops, 1)
-    cold = [timed([*base, "--no-cache"]) for _ in range(args.repeat)]
     cold_s, cold_cpu, cold_mem = median(cold, 0), median(cold, 1), max(r[2] for r in cold)
     print(f"(a)  libcst.parse_module loop, 1 process : {parse_s:8.2f} s   1.00x              (CPU {parse_cpu:.2f} s)")
     print(f"(b)  nnlint cold, every rule, --no-cache : {cold_s:8.2f} s   {cold_s / parse_s:.2f}x the parse loop"
           f"   (CPU {cold_cpu:.2f} s = {cold_cpu / parse_cpu:.2f}x; peak memory {cold_mem:.0f} MiB)")
+    if args.repeat > 1:
+        print(f"     cold / parse loop, each pair        : {', '.join(f'{r:.2f}x' for r in ratios)}")
     if not args.skip_jobs1:
         one = [timed([*base, "--no-cache", "--jobs", "1"]) for _ in range(args.repeat)]
         print(f"(b') nnlint cold, --jobs 1               : {median(one, 0):8.2f} s   "

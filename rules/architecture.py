@@ -4930,7 +4930,21 @@ def _blocks(body: cst.CSTNode):
 
 
 _INIT_DEF_RE = re.compile(r"^([ \t]*)def __init__\(", re.M)
-_OPEN_DROPOUT_RE = re.compile(r"(?:\bF\.|functional\.|(?<![\w.]))dropout[123]?d?\(")
+_DROPOUT_CALL_RE = re.compile(r"dropout[123]?d?\(")
+
+
+def _functional_dropout_ends(text: str):
+    """End offsets of ``F.dropout(`` / ``functional.dropout2d(`` / bare ``dropout(`` calls (not methods).
+    The regex starts with a literal, so the engine skips ahead; what precedes is checked by hand."""
+    for found in _DROPOUT_CALL_RE.finditer(text):
+        at = found.start()
+        prev = text[at - 1] if at else ""
+        if not (prev.isalnum() or prev in "_."):
+            yield found.end()
+        elif prev == "." and (text.endswith("functional", 0, at - 1) or (
+            text.endswith("F", 0, at - 1) and (at < 3 or not (text[at - 3].isalnum() or text[at - 3] == "_"))
+        )):
+            yield found.end()
 _LAYER_CONTAINER_RE = re.compile(
     r"self\.\w+\s*=\s*[\[{]\s*(?:[\w\"'.]+\s*:\s*)?(?:\w+\.)*[A-Z]\w*\("  # self.x = [nn.Linear(...
 )
@@ -6416,7 +6430,7 @@ class FunctionalDropoutAlwaysOn(Rule):
         mention it)."""
         if not super().applies_to(text):
             return False
-        return any("training" not in text[m.end(): m.end() + 400] for m in _OPEN_DROPOUT_RE.finditer(text))
+        return any("training" not in text[end: end + 400] for end in _functional_dropout_ends(text))
 
     def leave_Module(self, node: cst.Module) -> None:
         index = _index(self.ctx)

@@ -5771,7 +5771,10 @@ class ModeSwitchNotCalled(Rule):
     code = "NN411"
     name = "mode-switch-not-called"
     message = "model.eval / model.train without parentheses does nothing; call it: model.eval()"
-    requires = (tuple(f".{m}{end}" for m in ("eval", "train") for end in ("\n", "\r", ";", " #", "  #", " ;")),)
+    requires = (
+        (".eval", ".train"),  # a cheap gate before the exact forms
+        tuple(f".{m}{end}" for m in ("eval", "train") for end in ("\n", "\r", ";", " #", "  #", " ;")),
+    )
     fixable = True
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -5948,6 +5951,24 @@ _GRAD_MODES = {
 }
 
 
+
+_GRAD_MODE_CALL_RE = re.compile(r"(?:no_grad|inference_mode|enable_grad)\(\)")
+
+
+def _bare_grad_mode_calls(text: str):
+    """Offsets of ``torch.no_grad()`` / ``inference_mode()`` / ``enable_grad()`` written as a statement:
+    after the call only a comment, ``;`` or the line end; before its dotted name a line start, a blank, ``;``
+    or ``:`` (a one-line compound statement)."""
+    for found in _GRAD_MODE_CALL_RE.finditer(text):
+        after = text[found.end(): found.end() + 3].lstrip(" \t")
+        if after and after[0] not in ";#\r\n":
+            continue
+        start = found.start()
+        while start and (text[start - 1].isalnum() or text[start - 1] in "_."):
+            start -= 1
+        if not start or text[start - 1] in " \t\n\r\f;:":
+            yield found.start()
+
 class GradModeNotEntered(Rule):
     """Flags `torch.no_grad()` / `torch.inference_mode()` called as a statement instead of a `with` block.
 
@@ -5984,17 +6005,13 @@ class GradModeNotEntered(Rule):
     code = "NN412"
     name = "grad-mode-not-entered"
     message = "torch.no_grad() called as a statement does nothing; use it in a with block or as a decorator"
-    # The call alone on its line (not ``@torch.no_grad()``, not ``with torch.no_grad():``).
-    requires = (
-        ("no_grad()", "inference_mode()", "enable_grad()"),  # cheap gate before the long list
-        tuple(
-            f"{pre}{stem}(){end}"
-            for m in ("no_grad", "inference_mode", "enable_grad")
-            for stem in (f"torch.{m}", m, f"autograd.{m}")
-            for pre in (" ", "\n", "\t", ";") + ((".",) if stem.startswith("autograd") else ())
-            for end in ("\n", "\r", ";", " #", "  #")
-        ),
-    )
+    requires = (("no_grad()", "inference_mode()", "enable_grad()"),)
+
+    @classmethod
+    def applies_to(cls, text: str) -> bool:
+        """Only files with such a call alone on its line (not ``@torch.no_grad()``, not ``with ...:``)."""
+        return super().applies_to(text) and any(True for _ in _bare_grad_mode_calls(text))
+
     fixable = True
 
     def visit_Expr(self, node: cst.Expr) -> None:
