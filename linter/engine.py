@@ -16,7 +16,7 @@ from nnlint.context import FileContext
 from nnlint.finding import Edit, Finding, Fix
 from nnlint.parsing import parse_module_unvalidated
 from nnlint.positions import PositionIndex
-from nnlint.prefilter import blank_irrelevant_chunks, rule_words
+from nnlint.prefilter import blank_irrelevant_chunks
 from nnlint.results import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME, FileResult, InternalError, syntax_error  # noqa: F401 - re-exported
 from nnlint.rule import Report, Rule
 from nnlint.suppress import parse_suppressions
@@ -96,10 +96,13 @@ def lint_source(
     active = [rule for rule in rules if rule.applies_to(source)]
     if not active and py_error is None:
         return result  # nothing can match: never parsed by libcst
-    words = set().union(*(rule_words(r.requires) for r in active)) if active else set()
-    if any(not r.requires for r in active):
-        words = None  # a rule without prefilter words needs every chunk
-    parse_text, statements = blank_irrelevant_chunks(source, words if chunking else None, tree)
+    needed = None  # None: keep every chunk (a rule without prefilter words needs them all)
+    if chunking and all(r.requires for r in active):
+
+        def needed(chunk: str) -> bool:
+            return any(rule.needs_chunk(chunk) for rule in active)
+
+    parse_text, statements = blank_irrelevant_chunks(source, needed, tree)
     try:
         module = parse_module_unvalidated(parse_text)
     except cst.ParserSyntaxError as exc:

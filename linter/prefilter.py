@@ -10,7 +10,7 @@ column numbers stay exact while the parser skips them. Module-level statements (
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # Files smaller than this are parsed whole: chunking would save less than it costs.
 _MIN_CHUNKED_LINES = 120
@@ -23,16 +23,24 @@ def rule_words(requires: Iterable[str | tuple[str, ...]]) -> set[str]:
     return words
 
 
-def blank_irrelevant_chunks(source: str, words: set[str] | None, tree: ast.Module | None) -> tuple[str, list[ast.stmt] | None]:
-    """``source`` with top-level defs/classes that contain none of ``words`` blanked out, and the
-    top-level statements of ``tree`` that remain.
+def blank_irrelevant_chunks(
+    source: str, needed: Callable[[str], bool] | set[str] | None, tree: ast.Module | None
+) -> tuple[str, list[ast.stmt] | None]:
+    """``source`` with the top-level defs/classes that ``needed(chunk_text)`` rejects (or that contain
+    none of the words, given a set) blanked out, and the top-level statements of ``tree`` that remain.
 
-    ``words`` None means every chunk is relevant; without a tree (CPython could not parse the file),
+    ``needed`` None means every chunk is relevant; without a tree (CPython could not parse the file),
     nothing is blanked and the real parser decides.
     """
     if tree is None:
         return source, None
-    if words is None or source.count("\n") < _MIN_CHUNKED_LINES:
+    if isinstance(needed, set):
+        words = needed
+
+        def needed(chunk: str) -> bool:
+            return any(word in chunk for word in words)
+
+    if needed is None or source.count("\n") < _MIN_CHUNKED_LINES:
         return source, list(tree.body)
     lines = source.splitlines(keepends=True)
     kept: list[ast.stmt] = []
@@ -44,7 +52,7 @@ def blank_irrelevant_chunks(source: str, words: set[str] | None, tree: ast.Modul
         start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list]) - 1
         end = stmt.end_lineno or stmt.lineno
         chunk = "".join(lines[start:end])
-        if any(word in chunk for word in words):
+        if needed(chunk):
             kept.append(stmt)
             continue
         for i in range(start, end):

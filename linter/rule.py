@@ -116,6 +116,20 @@ class Rule:
         return cls.message
 
     @classmethod
+    def needs_chunk(cls, chunk: str) -> bool:
+        """Whether the rule may need this top-level def/class (its source text) in a file it applies to;
+        the prefilter blanks the chunks no active rule needs. Default: the chunk holds one of the
+        ``requires`` words. Override it when ``requires`` holds cheap gate words broader than the code
+        the rule reports, and with care: a rule that concludes something is absent from the file must
+        keep every chunk that could show it present."""
+        words = _CHUNK_WORDS.get(cls)
+        if words is None:
+            from nnlint.prefilter import rule_words
+
+            words = _CHUNK_WORDS[cls] = tuple(rule_words(cls.requires))
+        return any(word in chunk for word in words)
+
+    @classmethod
     def applies_to(cls, text: str) -> bool:
         for entry in cls.requires:
             if isinstance(entry, str):
@@ -126,6 +140,7 @@ class Rule:
         return True
 
 
+_CHUNK_WORDS: dict[type, tuple[str, ...]] = {}
 _memo_text: str | None = None
 _memo: dict[str, bool] = {}
 

@@ -5775,6 +5775,10 @@ class ModeSwitchNotCalled(Rule):
         (".eval", ".train"),  # a cheap gate before the exact forms
         tuple(f".{m}{end}" for m in ("eval", "train") for end in ("\n", "\r", ";", " #", "  #", " ;")),
     )
+
+    @classmethod
+    def needs_chunk(cls, chunk: str) -> bool:
+        return any(form in chunk for form in cls.requires[1])
     fixable = True
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -6011,6 +6015,10 @@ class GradModeNotEntered(Rule):
     def applies_to(cls, text: str) -> bool:
         """Only files with such a call alone on its line (not ``@torch.no_grad()``, not ``with ...:``)."""
         return super().applies_to(text) and any(True for _ in _bare_grad_mode_calls(text))
+
+    @classmethod
+    def needs_chunk(cls, chunk: str) -> bool:
+        return any(True for _ in _bare_grad_mode_calls(chunk))
 
     fixable = True
 
