@@ -2,7 +2,7 @@
 
     python benchmarks/fix_safety.py [--corpus timm|transformers]
 
-Checks that every file still parses after the fixes, that a second run changes nothing, and prints how
+Every rule is selected (default-off ones included). Checks that every file still parses after the fixes, that a second run changes nothing, and prints how
 many files and fixes were involved.
 """
 
@@ -21,7 +21,7 @@ import libcst
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from corpora import python_files, wheel_tree  # noqa: E402
 
-CORPORA = {"timm": ("timm", "1.0.31", "timm"), "transformers": ("transformers", "5.23.0", "transformers/models")}
+CORPORA = {"timm": ("timm", "1.0.31", "timm"), "transformers": ("transformers", "5.23.0", "transformers")}
 
 
 def digest(files: list[pathlib.Path]) -> dict[pathlib.Path, str]:
@@ -38,7 +38,10 @@ def main() -> None:
         shutil.copytree(wheel_tree(name, version) / sub, work)
         files = python_files(work)
         before = digest(files)
-        cmd = ["nnlint", str(work), "--select", "NN", "--no-cache", "--exit-zero", "--fix", "--unsafe-fixes"]
+        from nnlint.registry import all_rules
+
+        every_rule = ",".join(rule.code for rule in all_rules())  # default-off rules included
+        cmd = ["nnlint", str(work), "--select", every_rule, "--no-cache", "--exit-zero", "--fix", "--unsafe-fixes"]
         first = subprocess.run(cmd, capture_output=True, text=True)
         after = digest(files)
         changed = [p for p in files if before[p] != after[p]]

@@ -128,6 +128,22 @@ def walk_nodes(root: cst.CSTNode, node_type: type | tuple[type, ...] = cst.CSTNo
         pending.extend(reversed(children(node)))
 
 
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def expr_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Nodes under ``root`` in source order, not entering nested functions, classes or lambdas."""
+    from nnlint.walker import children
+
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        yield node
+        if node is not root and isinstance(node, NESTED_SCOPES):
+            continue
+        pending.extend(reversed(children(node)))
+
+
 def with_arg(call: cst.Call, new: cst.Arg) -> cst.Call:
     """``call`` with ``new`` appended, keeping its layout (one argument per line, a trailing comma)."""
     args = list(call.args)

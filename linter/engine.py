@@ -43,7 +43,9 @@ def _parse_error_finding(path: str, exc: cst.ParserSyntaxError, py_error: Syntax
         return _cpython_error(path, py_error)
     reason = getattr(exc, "message", "") or (str(exc).strip().splitlines() or ["invalid syntax"])[0]
     reason = re.sub(r"^(parser error: )?(error at \d+:\d+: )?", "", reason.strip()) or "invalid syntax"
-    return syntax_error(path, f"cannot parse: {reason}", max(exc.raw_line, 1), max(exc.raw_column, 0) + 1)
+    # CPython accepted the file: the code is valid, only libcst's grammar lacks this construct.
+    message = f"cannot lint: valid Python that libcst's parser does not support here ({reason}); the file is skipped"
+    return syntax_error(path, message, max(exc.raw_line, 1), max(exc.raw_column, 0) + 1)
 
 
 def lint_source(

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnprof.loading import LoadedModel, ModelLoadError, default_loss, default_optimizer, validate_model
+from nnprof.loading import (
+    LoadedModel,
+    ModelLoadError,
+    default_loss,
+    default_optimizer,
+    restored,
+    validate_model,
+)
 from nnprof.report import Report
 from nnprof.runner import resolve_device, run_profile
 
@@ -137,20 +144,13 @@ def profile(
 
 @contextlib.contextmanager
 def untouched(model: nn.Module) -> Iterator[nn.Module]:
-    """Give ``model`` back as it came: buffers (batch-norm statistics), modes, ``requires_grad``, grads
-    (measurements such as tracing a forward in training mode update batch-norm statistics)."""
-    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    modes = {m: m.training for m in model.modules()}
+    """Give ``model`` back as it came: what ``restored`` puts back (buffers such as batch-norm statistics,
+    train/eval modes), and ``requires_grad`` and the gradients the caller had."""
     params = {p: (p.requires_grad, p.grad) for p in model.parameters()}
     try:
-        yield model
+        with restored(model):
+            yield model
     finally:
-        with torch.no_grad():
-            for name, b in model.named_buffers():
-                if name in buffers:
-                    b.copy_(buffers[name])
-        for m, mode in modes.items():
-            m.training = mode
         for p, (flag, grad) in params.items():
             p.requires_grad_(flag)
             p.grad = grad

@@ -162,14 +162,19 @@ def _convolution(a: dict[str, Any]) -> float:
     return conv_flops(_shape(a["input"]), _shape(a["weight"]), out, bool(a["transposed"]))
 
 
-@formula(
-    "scaled_dot_product_attention",
-    "_scaled_dot_product_flash_attention",
-    "_scaled_dot_product_flash_attention_for_cpu",
-    "_scaled_dot_product_efficient_attention",
-    "_scaled_dot_product_cudnn_attention",
-    "_scaled_dot_product_fused_attention_overrideable",
+ATTENTION_OPS = frozenset(
+    {
+        "scaled_dot_product_attention",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_fused_attention_overrideable",
+    }
 )
+
+
+@formula(*sorted(ATTENTION_OPS))
 def _sdpa(a: dict[str, Any]) -> float:
     masked = a.get("attn_mask") is not None or a.get("attn_bias") is not None
     causal = bool(a.get("is_causal", False)) and not masked

@@ -22,22 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnprof.flops import FORMULAS, RNN_GATES, WHOLE_OPS, bind_function
+from nnprof.flops import ATTENTION_OPS, FORMULAS, RNN_GATES, WHOLE_OPS, bind_function
 from nnprof.loading import call_model, primary_output, restored
 from nnprof.tracing import OpEvent, tap_ops
 
 GEMM_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm"})
 CONV_OPS = frozenset({"convolution", "_convolution"})
-ATTENTION_OPS = frozenset(
-    {
-        "scaled_dot_product_attention",
-        "_scaled_dot_product_flash_attention",
-        "_scaled_dot_product_flash_attention_for_cpu",
-        "_scaled_dot_product_efficient_attention",
-        "_scaled_dot_product_cudnn_attention",
-        "_scaled_dot_product_fused_attention_overrideable",
-    }
-)
 ATTENTION_BACKWARD_OPS = frozenset(f"{name}_backward" for name in ATTENTION_OPS if name.startswith("_"))
 RNN_OPS = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu"})
 

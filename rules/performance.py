@@ -12,7 +12,16 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.astutil import arg, call_name, dotted_name, int_value, string_value, with_arg
+from nnlint.astutil import (
+    NESTED_SCOPES,
+    arg,
+    call_name,
+    dotted_name,
+    expr_nodes,
+    int_value,
+    string_value,
+    with_arg,
+)
 from nnlint.engine import render_in_place
 from nnlint.rule import Invalid, Rule, Valid
 from nnlint.walker import children
@@ -22,7 +31,6 @@ from nnlint.walker import children
 # ---------------------------------------------------------------------------------------------
 
 _NO_SPACE = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
-_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 def kwarg(name: str, value: cst.BaseExpression | str) -> cst.Arg:
@@ -46,17 +54,6 @@ def render(ctx, node: cst.CSTNode, indent: list[str] | None = None) -> str:
 
 def has_star_args(call: cst.Call) -> bool:
     return any(a.star for a in call.args)
-
-
-def expr_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Nodes under ``root`` in source order, not entering nested functions, classes or lambdas."""
-    pending = [root]
-    while pending:
-        node = pending.pop()
-        yield node
-        if node is not root and isinstance(node, _NESTED_SCOPES):
-            continue
-        pending.extend(reversed(children(node)))
 
 
 def all_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -1184,7 +1181,7 @@ class CpuTensorMovedInLoop(Rule):
             if isinstance(block, (cst.IndentedBlock, cst.Module)):
                 stmt = stack[i + 1] if i + 1 < len(stack) else None
                 break
-            if isinstance(block, _NESTED_SCOPES):
+            if isinstance(block, NESTED_SCOPES):
                 return
         else:
             return
@@ -1659,7 +1656,7 @@ class SyncEveryStep(Rule):
         pending: list[cst.CSTNode] = [loop.body]
         while pending:
             node = pending.pop()
-            if isinstance(node, (cst.If, cst.IfExp, *_NESTED_SCOPES)):
+            if isinstance(node, (cst.If, cst.IfExp, *NESTED_SCOPES)):
                 continue
             if isinstance(node, cst.Call):
                 name = call_name(node)

@@ -4,7 +4,7 @@ Helpers are grouped per rule and prefixed with the rule's theme: ``_loss_*``/``_
 ``_sched_*``/``_Sched*``/``_epoch_*`` for NN202, ``_step_*``/``_Step*`` for NN203-NN209 (one shared
 scan of a training step: backward, zero_grad, clipping, step, scheduler, accumulations) and ``_opt_*``
 for NN210-NN211 (the optimiser's construction). The few shared ones (``_tokens``, ``_last``,
-``_expr_nodes``, ``_block_body``) come first.
+``_block_body``) come first; ``expr_nodes`` is nnlint.astutil's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,17 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from nnlint.astutil import arg, call_name, dotted_name, int_value, number_value, string_value, walk_nodes
+from nnlint.astutil import (
+    NESTED_SCOPES,
+    arg,
+    call_name,
+    dotted_name,
+    expr_nodes,
+    int_value,
+    number_value,
+    string_value,
+    walk_nodes,
+)
 from nnlint.rule import Invalid, Rule
 from nnlint.walker import children
 
@@ -34,18 +44,6 @@ def _last(dotted: str | None) -> str:
     return dotted.rsplit(".", 1)[-1] if dotted else ""
 
 
-_NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
-def _expr_nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """Nodes under ``root`` in source order, not entering nested functions, classes or lambdas."""
-    pending = [root]
-    while pending:
-        node = pending.pop()
-        yield node
-        if node is not root and isinstance(node, _NESTED_SCOPES):
-            continue
-        pending.extend(reversed(children(node)))
 
 
 def _block_body(suite: cst.BaseSuite | None) -> list[cst.CSTNode]:
@@ -420,7 +418,7 @@ class _LossFlow:
     # -- expressions --------------------------------------------------------------------------
     def scan(self, expr: cst.CSTNode) -> None:
         """Register the capping calls on a loss in ``expr``, then the backward() calls it makes."""
-        calls = [n for n in _expr_nodes(expr) if isinstance(n, cst.Call)]
+        calls = [n for n in expr_nodes(expr) if isinstance(n, cst.Call)]
         for call in reversed(calls):  # innermost first: a cap inside a cap sees the inner one
             cap = _loss_cap_of(call, self.ctx) if not self.no_grad else None
             if cap is None:
@@ -673,9 +671,9 @@ def _loss_binds_callable(value: cst.BaseExpression, ctx) -> bool:
 def _loss_class_callables(klass: cst.ClassDef, ctx) -> set[str]:
     """``self.X`` attributes a class binds to a loss module (``self.criterion = nn.CrossEntropyLoss()``)."""
     out: set[str] = set()
-    for node in _expr_nodes(klass.body):
+    for node in expr_nodes(klass.body):
         if isinstance(node, cst.FunctionDef):
-            for inner in _expr_nodes(node.body):
+            for inner in expr_nodes(node.body):
                 if isinstance(inner, cst.Assign) and _loss_binds_callable(inner.value, ctx):
                     out.update(k for t in inner.targets if (k := dotted_name(t.target)) and k.startswith("self."))
     return out
@@ -1514,7 +1512,7 @@ def _epoch_index_name(name: str) -> bool:
 def _sched_names_in(expr: cst.CSTNode) -> list[str]:
     """Dotted names and string subscripts (``cfg['epochs']`` gives ``epochs``) used in ``expr``."""
     out: list[str] = []
-    for node in _expr_nodes(expr):
+    for node in expr_nodes(expr):
         if isinstance(node, (cst.Name, cst.Attribute)):
             key = dotted_name(node)
             if key:
@@ -1617,7 +1615,7 @@ def _sched_lr_name(name: str) -> bool:
 
 def _sched_sets_lr(stmt: cst.CSTNode) -> bool:
     """Whether ``stmt`` assigns a learning rate (``g['lr'] = ...``, ``lr *= 0.1``, ``adjust_lr(...)``)."""
-    for node in _expr_nodes(stmt):
+    for node in expr_nodes(stmt):
         targets: list[cst.BaseExpression] = []
         if isinstance(node, cst.Assign):
             targets = [t.target for t in node.targets]
@@ -1678,7 +1676,7 @@ class _SchedAnalysis:
         key = id(scope)
         if key not in self._own:
             root = scope.body if isinstance(scope, cst.FunctionDef) else scope
-            self._own[key] = [n for n in _expr_nodes(root) if n is root or not isinstance(n, (cst.FunctionDef, cst.ClassDef))]
+            self._own[key] = [n for n in expr_nodes(root) if n is root or not isinstance(n, (cst.FunctionDef, cst.ClassDef))]
         return self._own[key]
 
     def ancestors(self, scope: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -1887,7 +1885,7 @@ class _SchedAnalysis:
             if _sched_is_batch_loop(loop):
                 return False
             return any(
-                isinstance(n, cst.For) and n is not loop and _sched_is_batch_loop(n) for n in _expr_nodes(loop.body)
+                isinstance(n, cst.For) and n is not loop and _sched_is_batch_loop(n) for n in expr_nodes(loop.body)
             )
         if isinstance(loop, cst.While):
             test = loop.test
@@ -3923,7 +3921,7 @@ class _StepScan:
             if done:
                 calls.append(current)
                 continue
-            if current is not node and isinstance(current, _NESTED_SCOPES):
+            if current is not node and isinstance(current, NESTED_SCOPES):
                 continue
             if isinstance(current, cst.Call):
                 stack.append((current, True))
@@ -4128,7 +4126,7 @@ def _step_once_guard(test: cst.BaseExpression | None) -> bool:
         return False
     if not any(isinstance(t.operator, cst.Equal) for t in test.comparisons):
         return False
-    for node in _expr_nodes(test):
+    for node in expr_nodes(test):
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
             return False
     return True
@@ -6634,7 +6632,7 @@ class SchedulerBeforeOptimizer(_StepRule):
                 continue
             if entry[1] not in ("if", "else") or entry[2] is None:
                 return False
-            names = {dotted_name(n) for n in _expr_nodes(entry[2]) if isinstance(n, (cst.Name, cst.Attribute))}
+            names = {dotted_name(n) for n in expr_nodes(entry[2]) if isinstance(n, (cst.Name, cst.Attribute))}
             if e.key in names or any(n and _step_sched_name(n) for n in names):
                 continue
             if entry[1] == "if" and _step_phase_test(entry[2]):
@@ -6648,7 +6646,7 @@ def _step_names(expr: cst.CSTNode | None) -> set[str]:
     out: set[str] = set()
     if expr is None:
         return out
-    for node in _expr_nodes(expr):
+    for node in expr_nodes(expr):
         if isinstance(node, (cst.Name, cst.Attribute)):
             key = dotted_name(node)
             if key:
@@ -8121,7 +8119,7 @@ class ExtremeLearningRate(_OptRule):
     def _model_params(self, params: cst.BaseExpression | None, depth: int = 0) -> bool:
         if params is None:
             return False
-        for node in _expr_nodes(params):
+        for node in expr_nodes(params):
             if isinstance(node, cst.Call) and call_name(node) in ("parameters", "named_parameters"):
                 return True
         if isinstance(params, cst.Name) and depth == 0:

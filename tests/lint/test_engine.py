@@ -133,6 +133,8 @@ def test_a_rule_that_raises_is_an_internal_error_not_a_crash():
         (b"# -*- coding: latin-1 -*-\nx = '\xe9'\ny = (\n", "cannot parse"),
         (b"# coding: nonexistent-codec\nx = 1\n", "cannot decode"),
         (b"def f(:\n    pass\n", "cannot parse"),
+        # Valid Python (CPython parses it) that libcst's grammar lacks: said as such, not as a syntax error.
+        (b"def f():\n    (x): int\n    print(Dropout)\n", "valid Python that libcst's parser does not support"),
     ],
 )
 def test_bad_files_are_one_nn000_finding(data, fragment):
