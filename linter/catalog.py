@@ -10,6 +10,7 @@ some file has to be linted. A changed or unreadable catalog is ignored, never tr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -113,6 +114,11 @@ def store_catalog(cache_dir: str, rules: Sequence[Any]) -> None:
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".tmp-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(tmp, os.path.join(cache_dir, _FILE.format(key)))
+        target = os.path.join(cache_dir, _FILE.format(key))
+        os.replace(tmp, target)
+        for name in os.listdir(cache_dir):  # catalogs of other nnlint builds are of no further use
+            if name.startswith("rules-") and name.endswith(".json") and name != os.path.basename(target):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(cache_dir, name))
     except (OSError, TypeError, ValueError):
         pass

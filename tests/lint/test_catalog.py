@@ -40,6 +40,12 @@ def test_the_catalog_round_trips_every_rule(tmp_path):
         assert [r.code for r in select_rules(infos, select, ["NN1"])] == [r.code for r in select_rules(rules, select, ["NN1"])]
 
 
+def test_a_new_catalog_replaces_the_old_ones(tmp_path):
+    (tmp_path / "rules-0123.json").write_text("{}")
+    store_catalog(str(tmp_path), all_rules())
+    assert [p.name for p in tmp_path.glob("rules-*.json")] == [f"rules-{fingerprint()}.json"]
+
+
 def test_a_corrupt_or_foreign_catalog_is_ignored(tmp_path):
     store_catalog(str(tmp_path), all_rules())
     (stored,) = tmp_path.glob("rules-*.json")
