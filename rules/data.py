@@ -1332,6 +1332,7 @@ _FRAMEWORK_HOOKS = frozenset(
         "compute_metrics", "predict_dataloader", "val_dataloader", "test_dataloader",
     }
 )
+_GRAD_MANAGED_HOOKS = _FRAMEWORK_HOOKS | {"_forward"}
 _OPTIMIZER_NAMES = frozenset(
     {
         "SGD", "Adam", "AdamW", "Adamax", "RMSprop", "Adagrad", "Adadelta", "LBFGS", "NAdam", "RAdam", "SparseAdam",
@@ -1379,6 +1380,7 @@ _VERB_WORDS = frozenset(
      "infer", "use", "select", "restore", "sync", "broadcast", "gather", "merge", "fuse", "quantize", "compile",
      "trace", "script", "profile", "describe", "show", "plot", "draw", "visualize", "parse", "format", "num"}
 )
+_METHOD_VERBS = _VERB_WORDS | {"dump", "construct", "json", "schema"}
 
 
 def _is_model_name(dotted: str) -> bool:
@@ -1389,9 +1391,13 @@ def _is_model_name(dotted: str) -> bool:
         last = parts[-2]
     if not last or last == "self" or last[0].isupper():
         return False
+    if any(p[:1].isupper() for p in parts[:-1]):
+        return False  # ``Request.model_validate(...)``: a method of a class, not a network
     words = _words(last)
     if not words or words[0] in _VERB_WORDS or any(w in _NOT_MODEL_WORDS for w in words):
         return False
+    if len(words) > 1 and words[-1] in _METHOD_VERBS:
+        return False  # ``req.model_dump()``, ``x.model_validate(...)``: a method named after a model
     return any(w in _MODEL_WORDS or (len(w) > 4 and w.endswith("net")) for w in words)
 
 
@@ -2265,8 +2271,11 @@ class _EvalRunRule(Rule):
             return False
         if _is_module_class(self.ctx, klass, index):
             return True
-        if index.callers(scope):
-            return False
+        callers = index.callers(scope)
+        if callers:
+            # Called only from hooks the framework runs in its own grad/eval state (a transformers
+            # Pipeline's ``_forward`` runs under inference mode).
+            return all(c.is_function and c.name in _GRAD_MANAGED_HOOKS and c.klass is klass for _, c, _ in callers)
         return any(dotted_name(b.value) != "object" for b in klass.bases)
 
     def judge(self, index: _Index, run: _EvalRun) -> None:  # pragma: no cover - overridden
@@ -2863,6 +2872,30 @@ class InferenceWithoutNoGrad(_EvalRunRule):
         return any(isinstance(c, cst.With) and any(_grad_off_item(i) for i in c.items) for c in chain)
 
     VALID = [
+        # A transformers-style pipeline: the framework runs ``_forward`` under inference mode.
+        """
+        import torch
+        from transformers import Pipeline
+
+        class TableQA(Pipeline):
+            def batch_inference(self, **inputs):
+                return self.model(**inputs)
+
+            def _forward(self, model_inputs):
+                return self.batch_inference(**model_inputs)
+        """,
+        # Not a network: pydantic's model_validate / model_dump in a validation function.
+        """
+        import torch
+        from pydantic import BaseModel
+
+        class Request(BaseModel):
+            model: str
+
+        def _validate_request(body, req):
+            request = Request.model_validate(body, strict=True)
+            return req.model_dump(), request
+        """,
         # The standard forms: a with block, a decorator, inference_mode.
         """
         import torch
