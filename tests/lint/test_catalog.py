@@ -88,3 +88,17 @@ def test_config_errors_are_caught_on_the_warm_path_too(tmp_path):
     (tmp_path / "nnlint.toml").unlink()
     out = _run(str(tmp_path), "--cache-dir", cache, "--select", "NN999")
     assert "unknown rule code" in out.stderr
+
+
+def test_local_rules_bypass_the_catalog(tmp_path):
+    from tests.lint.test_fix_and_local_rules import LOCAL_RULE
+
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "lint_rules.py").write_text(LOCAL_RULE)
+    (tmp_path / "pyproject.toml").write_text('[tool.nnlint]\nlocal-rules = ["tools/lint_rules.py"]\n')
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    cache = str(tmp_path / "cache")
+    for _ in range(2):  # the second run is answered from the cache, with the local rule still known
+        out = _run(str(tmp_path / "train.py"), "--cache-dir", cache)
+        assert "LOC001" in out.stdout and out.stderr.strip().endswith("1"), out.stderr
+    assert not list((tmp_path / "cache").glob("rules-*.json"))
