@@ -20,6 +20,8 @@ import itertools
 import random
 import re
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -149,8 +151,23 @@ def validate_model(loaded: LoadedModel, where: str) -> None:
 # Calling the model.
 
 
+class Abandoned(BaseException):
+    """Raised in a check's thread at its next forward once the runner has given up on it (its budget is
+    spent), so that it stops instead of running on beside the next checks on the same model."""
+
+
+_abandoned: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def abandon(thread: threading.Thread) -> None:
+    """Stop ``thread`` at its next model call (threads cannot be killed; they can be told)."""
+    _abandoned.add(thread)
+
+
 def call_model(model: nn.Module, inputs: Any) -> Any:
     """``forward`` takes a tensor, a tuple/list of positional arguments, or a dict of keyword arguments."""
+    if _abandoned and threading.current_thread() in _abandoned:
+        raise Abandoned()
     if isinstance(inputs, dict):
         return model(**inputs)
     if isinstance(inputs, (tuple, list)):

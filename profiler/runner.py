@@ -2,8 +2,8 @@
 
 The runner knows no check: it imports every module of the ``nnprof.checks`` package (so each registers
 itself) and iterates ``nnprof.checks.REGISTRY``. A check that raises becomes an ``error`` finding; one
-that overruns its time budget an ``info`` finding ("skipped (budget)"); the run goes on either way.
-A check raises ``CheckSkipped(reason)`` when it cannot run here (the meta device, say).
+that overruns its time budget an ``info`` finding ("skipped (budget)"), and its thread is told to stop
+at its next forward (``loading.abandon``); the run goes on either way. A check raises ``CheckSkipped(reason)`` when it cannot run here (the meta device, say).
 """
 
 from __future__ import annotations
@@ -25,7 +25,16 @@ from nnprof.checks import REGISTRY, CheckSpec
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
 from nnprof.flops import FlopResult, count_flops
-from nnprof.loading import LoadedModel, batch_size_of, call_model, resize_batch, restored, seeded, to_device
+from nnprof.loading import (
+    LoadedModel,
+    abandon,
+    batch_size_of,
+    call_model,
+    resize_batch,
+    restored,
+    seeded,
+    to_device,
+)
 from nnprof.report import FLOP_UNIT, Report
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -49,6 +58,15 @@ def load_checks() -> dict[str, CheckSpec]:
     return REGISTRY
 
 
+def _run_order(spec: CheckSpec) -> tuple:
+    """Checks run in a fixed order, whatever imported their modules first: by module name, then by their
+    place in it (checks registered outside ``nnprof.checks`` come last, in registration order)."""
+    module = getattr(spec.fn, "__module__", "") or ""
+    code = getattr(spec.fn, "__code__", None)
+    line = code.co_firstlineno if code is not None else 0
+    return (0, module, line) if module.startswith("nnprof.checks.") else (1, "", 0)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """``auto`` is cuda when available, else cpu."""
     if str(device) == "auto":
@@ -57,7 +75,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 
 def select_checks(checks: Iterable[str] | None, skip: Iterable[str] = ()) -> list[CheckSpec]:
-    """The checks to run, in registry order: ``checks`` (default: every default check) minus ``skip``.
+    """The checks to run, in a fixed order: ``checks`` (default: every default check) minus ``skip``.
     Unknown ids raise ``ValueError``."""
     registry = load_checks()
     wanted = list(checks) if checks is not None else [cid for cid, spec in registry.items() if spec.default]
@@ -65,7 +83,8 @@ def select_checks(checks: Iterable[str] | None, skip: Iterable[str] = ()) -> lis
     unknown = [cid for cid in [*wanted, *skipped] if cid not in registry]
     if unknown:
         raise ValueError(f"unknown check id(s): {', '.join(unknown)} (known: {', '.join(sorted(registry))})")
-    return [registry[cid] for cid in registry if cid in wanted and cid not in skipped]
+    chosen = [registry[cid] for cid in registry if cid in wanted and cid not in skipped]
+    return sorted(chosen, key=_run_order)  # stable: equal keys keep registration order
 
 
 def run_profile(
@@ -184,6 +203,7 @@ def run_check(spec: CheckSpec, ctx: CheckContext, seed: int = 0) -> tuple[str, l
         worker.start()
         worker.join(ctx.budget_s)
     if worker.is_alive():
+        abandon(worker)  # it stops at its next forward instead of racing the next checks
         return "skipped (budget)", [
             Finding(spec.id, "info", "", f"skipped (budget): did not finish within {ctx.budget_s:g} s",
                     {"skipped": "budget", "budget_s": ctx.budget_s})

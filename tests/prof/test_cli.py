@@ -164,3 +164,48 @@ def test_without_torch_the_cli_prints_the_install_command() -> None:
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["nnprof: error: torch is not installed; install the profiler with: "
                                                 "pip install 'nnlint[prof]'"]
+
+
+def test_a_check_over_budget_stops_at_its_next_forward(model_file) -> None:
+    """Threads cannot be killed: the runner marks the late check's thread, and its next model call raises,
+    so it does not keep training the model beside the checks that follow."""
+    import threading
+    import time
+
+    from nnprof.checks import REGISTRY, register
+    from nnprof.loading import call_model
+
+    calls_after_budget: list[int] = []
+    finished = threading.Event()
+
+    @register("test-late", default=False, budget_s=0.2, needs_batch=False)
+    def late(ctx):
+        time.sleep(0.6)  # past the budget: the runner has moved on
+        try:
+            for _ in range(50):
+                call_model(ctx.model, ctx.example_input)
+                calls_after_budget.append(1)
+        finally:
+            finished.set()
+        return []
+
+    try:
+        loaded = load_model(str(model_file(TINY_MODEL)))
+        report = run_profile(loaded, device="cpu", checks=["test-late"])
+    finally:
+        REGISTRY.pop("test-late")
+    assert report.extras["check_status"] == {"test-late": "skipped (budget)"}
+    assert finished.wait(10)
+    assert calls_after_budget == []
+
+
+def test_checks_run_in_the_same_order_whatever_was_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = "import nnprof.checks.{first}\nfrom nnprof.runner import select_checks\nprint([s.id for s in select_checks(None)])"
+    orders = {
+        subprocess.run([sys.executable, "-c", code.format(first=first)], capture_output=True, text=True, check=True).stdout
+        for first in ("sanity_training", "throughput", "gradients")
+    }
+    assert len(orders) == 1
