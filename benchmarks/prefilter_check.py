@@ -11,6 +11,7 @@ each, and every finding that differs; exits 1 if any does.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import pathlib
 import sys
@@ -23,14 +24,22 @@ from corpora import python_files, wheel_tree  # noqa: E402
 CORPORA = {"timm": ("timm", "1.0.31", "timm"), "transformers": ("transformers", "5.23.0", "transformers")}
 
 
-def _both(path: str) -> tuple[str, list[tuple], list[tuple]]:
-    from nnlint.engine import lint_source
+@functools.cache
+def _rule_sets() -> tuple[list, list]:
+    """Every rule as nnlint runs it, and the same rules with their file prefilter switched off."""
     from nnlint.registry import all_rules
 
     rules = all_rules()
+    unfiltered = [type(r.__name__, (r,), {"applies_to": classmethod(lambda cls, text: True)}) for r in rules]
+    return rules, unfiltered
+
+
+def _both(path: str) -> tuple[str, list[tuple], list[tuple]]:
+    from nnlint.engine import lint_source
+
+    rules, unfiltered = _rule_sets()
     data = pathlib.Path(path).read_bytes()
     fast = lint_source(path, data, rules)
-    unfiltered = [type(r.__name__, (r,), {"applies_to": classmethod(lambda cls, text: True)}) for r in rules]
     slow = lint_source(path, data, unfiltered, chunking=False)
 
     def keys(result) -> list[tuple]:

@@ -65,21 +65,22 @@ def fingerprint() -> str | None:
         spec = find_spec(package)
         if spec is None or not spec.submodule_search_locations:
             return None
-        for folder in spec.submodule_search_locations:
+        for root in spec.submodule_search_locations:
             try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                for folder, dirs, files in os.walk(root, onerror=_raise):
+                    dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+                    for name in sorted(f for f in files if f.endswith(".py")):
+                        path = os.path.join(folder, name)
+                        stat = os.stat(path)
+                        line = f"{package}:{os.path.relpath(path, root)}:{stat.st_size}:{stat.st_mtime_ns}\n"
+                        digest.update(line.encode())
             except OSError:
                 return None
-            for entry in entries:
-                if entry.name.endswith(".py") or (entry.is_dir() and not entry.name.startswith((".", "__"))):
-                    stat = entry.stat()
-                    digest.update(f"{package}/{entry.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-                    if entry.is_dir():
-                        for sub in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                            if sub.name.endswith(".py"):
-                                sub_stat = sub.stat()
-                                digest.update(f"{entry.name}/{sub.name}:{sub_stat.st_size}:{sub_stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def load_catalog(cache_dir: str) -> list[RuleInfo] | None:

@@ -10,6 +10,8 @@ re-parsed before they are written.
 
 from __future__ import annotations
 
+import functools
+
 import libcst as cst
 from libcst._nodes.base import CSTNode
 
@@ -31,18 +33,13 @@ def parse_module_unvalidated(source: str) -> cst.Module:
         CSTNode.__post_init__ = _validating_post_init  # type: ignore[method-assign]
 
 
-_overriding: tuple[type, ...] | None = None
-
-
+@functools.cache
 def _node_classes_overriding() -> tuple[type, ...]:
     """Node classes below CSTNode that define their own ``__post_init__`` (none in libcst 1.x)."""
-    global _overriding
-    if _overriding is None:
-        found, pending = [], list(CSTNode.__subclasses__())
-        while pending:
-            klass = pending.pop()
-            pending.extend(klass.__subclasses__())
-            if "__post_init__" in vars(klass):
-                found.append(klass)
-        _overriding = tuple(found)
-    return _overriding
+    found, pending = [], list(CSTNode.__subclasses__())
+    while pending:
+        klass = pending.pop()
+        pending.extend(klass.__subclasses__())
+        if "__post_init__" in vars(klass):
+            found.append(klass)
+    return tuple(found)

@@ -1,10 +1,10 @@
 """Cheap text checks that keep the parser away from code no enabled rule can match.
 
 Two levels: a rule whose ``requires`` words are not in the file is not run on it at all, and a file no
-rule applies to is never parsed. Within a file that is parsed, top-level functions and classes whose
-text holds none of the active rules' words are replaced by blank lines before parsing, so line and
-column numbers stay exact while the parser skips them. Module-level statements (imports, constants,
-``if __name__ == "__main__":`` blocks) are always kept.
+rule applies to is never parsed. Within a file that is parsed, top-level functions and classes that no
+active rule needs (``Rule.needs_chunk``: by default, their text holds none of its words) are replaced by
+blank lines before parsing, so line and column numbers stay exact while the parser skips them.
+Module-level statements (imports, constants, ``if __name__ == "__main__":`` blocks) are always kept.
 """
 
 from __future__ import annotations
@@ -24,22 +24,16 @@ def rule_words(requires: Iterable[str | tuple[str, ...]]) -> set[str]:
 
 
 def blank_irrelevant_chunks(
-    source: str, needed: Callable[[str], bool] | set[str] | None, tree: ast.Module | None
+    source: str, needed: Callable[[str], bool] | None, tree: ast.Module | None
 ) -> tuple[str, list[ast.stmt] | None]:
-    """``source`` with the top-level defs/classes that ``needed(chunk_text)`` rejects (or that contain
-    none of the words, given a set) blanked out, and the top-level statements of ``tree`` that remain.
+    """``source`` with the top-level defs/classes that ``needed(chunk_text)`` rejects blanked out, and
+    the top-level statements of ``tree`` that remain.
 
     ``needed`` None means every chunk is relevant; without a tree (CPython could not parse the file),
     nothing is blanked and the real parser decides.
     """
     if tree is None:
         return source, None
-    if isinstance(needed, set):
-        words = needed
-
-        def needed(chunk: str) -> bool:
-            return any(word in chunk for word in words)
-
     if needed is None or source.count("\n") < _MIN_CHUNKED_LINES:
         return source, list(tree.body)
     lines = source.splitlines(keepends=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import libcst as cst
 
 from nnlint.finding import Applicability, Severity
+from nnlint.prefilter import rule_words
 
 if TYPE_CHECKING:
     from nnlint.context import FileContext
@@ -124,8 +125,6 @@ class Rule:
         keep every chunk that could show it present."""
         words = _CHUNK_WORDS.get(cls)
         if words is None:
-            from nnlint.prefilter import rule_words
-
             words = _CHUNK_WORDS[cls] = tuple(rule_words(cls.requires))
         return any(word in chunk for word in words)
 

@@ -80,8 +80,6 @@ def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callbac
     import_types = (cst.Import, cst.ImportFrom)
     skipped = _TERMINAL_TYPES.difference(visitors).difference(leavers)
     leave_marker = _LEAVE
-    fields_cache = _fields_cache
-    leaf = _is_leaf
     work: list = [module]
     pop, push = work.pop, work.append
     while work:
@@ -107,18 +105,7 @@ def walk(module: cst.Module, ctx: FileContext, visitors: dict[type, list[Callbac
             scopes.append(node)
         stack.append(node)
         push(leave_marker)
-        names = fields_cache.get(node_type) or _child_fields(node_type)
-        kids: list = []
-        for name in names:
-            value = getattr(node, name)
-            value_type = type(value)
-            if value_type is tuple or value_type is list:
-                for v in value:
-                    v_type = type(v)
-                    if v_type not in skipped and not leaf(v_type):
-                        kids.append(v)
-            elif value_type not in skipped and not leaf(value_type):
-                kids.append(value)
+        kids = _structural_children(node, skipped)
         if kids:
             kids.reverse()
             work.extend(kids)
@@ -151,23 +138,23 @@ def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The structural children of ``node`` (whitespace and punctuation left out), in source order."""
+    return _structural_children(node, _NOTHING)
+
+
+_NOTHING: frozenset[type] = frozenset()
+
+
+def _structural_children(node: cst.CSTNode, skipped: frozenset[type]) -> list[cst.CSTNode]:
+    """``children(node)`` without the nodes whose type is in ``skipped`` (the walk's unvisited terminals)."""
     out: list[cst.CSTNode] = []
-    leaf = _leaf_cache.get
-    node_type = type(node)
-    for name in _fields_cache.get(node_type) or _child_fields(node_type):
+    for name in _child_fields(type(node)):
         value = getattr(node, name)
         value_type = type(value)
         if value_type is tuple or value_type is list:
             for v in value:
-                is_leaf = leaf(type(v))
-                if is_leaf is None:
-                    is_leaf = _is_leaf(type(v))
-                if not is_leaf:
+                v_type = type(v)
+                if v_type not in skipped and not _is_leaf(v_type):
                     out.append(v)
-        else:
-            is_leaf = leaf(value_type)
-            if is_leaf is None:
-                is_leaf = _is_leaf(value_type)
-            if not is_leaf:
-                out.append(value)
+        elif value_type not in skipped and not _is_leaf(value_type):
+            out.append(value)
     return out

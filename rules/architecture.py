@@ -4941,9 +4941,7 @@ def _functional_dropout_ends(text: str):
         prev = text[at - 1] if at else ""
         if not (prev.isalnum() or prev in "_."):
             yield found.end()
-        elif prev == "." and (text.endswith("functional", 0, at - 1) or (
-            text.endswith("F", 0, at - 1) and (at < 3 or not (text[at - 3].isalnum() or text[at - 3] == "_"))
-        )):
+        elif prev == "." and (text.endswith("functional", 0, at - 1) or _word_before(text, at - 1) == "F"):
             yield found.end()
 _LAYER_CONTAINER_RE = re.compile(
     r"self\.\w+\s*=\s*[\[{]\s*(?:[\w\"'.]+\s*:\s*)?(?:\w+\.)*[A-Z]\w*\("  # self.x = [nn.Linear(...

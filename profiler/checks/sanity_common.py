@@ -31,7 +31,7 @@ from torch import nn
 
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
-from nnprof.loading import call_model, default_loss, primary_tensor  # noqa: F401 - re-exported for the checks
+from nnprof.loading import call_model, default_loss, primary_tensor
 
 __all__ = ["call_model", "default_loss"]  # re-exported for the sanity checks
 

@@ -28,12 +28,12 @@ from nnprof.checks.sanity_common import (
     call_model,
     map_tensors,
     preserved,
-    primary_tensor,
     seeded,
     skipped,
 )
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
+from nnprof.loading import primary_tensor
 
 CHECK = "batch-independence"
 NORM_TYPES: tuple[type[nn.Module], ...] = (*BATCHNORM_TYPES, nn.modules.instancenorm._InstanceNorm, nn.GroupNorm)

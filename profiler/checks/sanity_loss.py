@@ -21,7 +21,6 @@ from nnprof.checks.sanity_common import (
     call_model,
     loss_function,
     preserved,
-    primary_tensor,
     recognise_loss,
     round_sig,
     seeded,
@@ -29,6 +28,7 @@ from nnprof.checks.sanity_common import (
 )
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
+from nnprof.loading import primary_tensor
 
 CHECK = "loss-at-init"
 #: the loss is "far off" when it exceeds the chance level by this factor and by ``ABS_MARGIN``

@@ -34,7 +34,6 @@ from nnprof.checks.sanity_common import (
     call_model,
     fresh_model,
     loss_function,
-    primary_tensor,
     recognise_loss,
     round_sig,
     seeded,
@@ -44,6 +43,7 @@ from nnprof.checks.sanity_common import (
 )
 from nnprof.context import CheckContext
 from nnprof.findings import Finding
+from nnprof.loading import primary_tensor
 from nnprof.progress import progress_bar
 
 OVERFIT = "overfit-batch"
