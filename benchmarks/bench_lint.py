@@ -1,9 +1,12 @@
 """nnlint speed and memory on real code, side by side with the floor of any libcst linter, in one run.
 
     python benchmarks/bench_lint.py [--corpus timm|transformers] [--repeat N] [--skip-jobs1]
+                                    [--skip-paused-floor]
 
 (a) a single-process loop of ``libcst.parse_module`` over the corpus files (the floor of any
-libcst-based linter); (b) ``nnlint`` cold (``--no-cache``, every rule including the default-off
+libcst-based linter), and (a') the same loop with Python's cyclic garbage collector paused during
+each parse, as nnlint pauses it while it lints a file (a stricter floor, printed for reference; the
+target is against (a)); (b) ``nnlint`` cold (``--no-cache``, every rule including the default-off
 ones, default --jobs) as a subprocess, and (b') the same with ``--jobs 1``; (c) ``nnlint`` warm (the
 same rules, answered from a cache filled by a previous run); (d) TorchFix and Fixit when installed.
 Prints seconds, ratios, CPU seconds and the peak memory of the whole process tree (the sum of the RSS
@@ -16,6 +19,7 @@ of nnlint and its workers, sampled every 20 ms), then each target with MET / NOT
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import pathlib
 import resource
@@ -37,16 +41,21 @@ _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def parse_loop(files: list[pathlib.Path]) -> tuple[float, float]:
-    """Wall and CPU seconds of a single-process libcst.parse_module loop."""
+def parse_loop(files: list[pathlib.Path], collector_paused: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of a single-process libcst.parse_module loop; with ``collector_paused``,
+    Python's cyclic garbage collector is off during each parse, as nnlint has it while it lints a file."""
     import libcst
 
     start, cpu = time.perf_counter(), time.process_time()
     for path in files:
+        if collector_paused:
+            gc.disable()
         try:
             libcst.parse_module(path.read_bytes())
         except Exception:  # noqa: BLE001 - the floor counts whatever the parser does
             pass
+        finally:
+            gc.enable()
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -112,6 +121,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="repeat each measurement, report the median")
     parser.add_argument("--skip-others", action="store_true", help="do not run TorchFix/Fixit even if installed")
     parser.add_argument("--skip-jobs1", action="store_true", help="do not time the single-process nnlint run")
+    parser.add_argument("--skip-paused-floor", action="store_true",
+                        help="do not time the parse loop with the garbage collector paused per file (a')")
     args = parser.parse_args()
 
     name, version, package = CORPORA[args.corpus]
@@ -130,14 +141,20 @@ def main() -> None:
         return statistics.median(r[i] for r in runs)
 
     # Interleaved, so that a machine getting faster or slower during the run moves both sides alike.
-    loops, cold = [], []
+    loops, paused, cold = [], [], []
     for _ in range(args.repeat):
         loops.append(parse_loop(files))
         cold.append(timed([*base, "--no-cache"]))
+        if not args.skip_paused_floor:
+            paused.append(parse_loop(files, collector_paused=True))
     ratios = sorted(c[0] / p[0] for p, c in zip(loops, cold, strict=True))
     parse_s, parse_cpu = median(loops, 0), median(loops, 1)
     cold_s, cold_cpu, cold_mem = median(cold, 0), median(cold, 1), max(r[2] for r in cold)
     print(f"(a)  libcst.parse_module loop, 1 process : {parse_s:8.2f} s   1.00x              (CPU {parse_cpu:.2f} s)")
+    if paused:
+        paused_s = median(paused, 0)
+        print(f"(a') the same, collector off per parse  : {paused_s:8.2f} s   {paused_s / parse_s:.2f}x"
+              f"              (nnlint cold = {cold_s / paused_s:.2f}x this stricter floor)")
     print(f"(b)  nnlint cold, every rule, --no-cache : {cold_s:8.2f} s   {cold_s / parse_s:.2f}x the parse loop"
           f"   (CPU {cold_cpu:.2f} s = {cold_cpu / parse_cpu:.2f}x; peak memory {cold_mem:.0f} MiB)")
     if args.repeat > 1:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import io
 import re
 import tokenize
@@ -57,6 +59,35 @@ def lint_source(
     chunking: bool = True,
 ) -> FileResult:
     """Lint one file's content with the given rule classes; never raises for bad input."""
+    with _collector_paused():
+        return _lint(path, data, rules, options, chunking)
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while one file is linted.
+
+    Parsing builds hundreds of thousands of objects that all stay alive until the file is done, so
+    every automatic collection re-traverses a growing tree and frees nothing: about a fifth of the
+    CPU time on the timm wheel. Reference counting still frees everything acyclic at once; the cycles
+    a file leaves (rules' scope trees) are collected by the first automatic collection after it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _lint(
+    path: str,
+    data: bytes | str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Mapping[str, Any]] | None,
+    chunking: bool,
+) -> FileResult:
     result = FileResult(path)
     if isinstance(data, bytes):
         if b"\x00" in data:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+import gc
 import textwrap
 
 import libcst as cst
@@ -213,3 +215,37 @@ def test_multiline_replacement_nodes_keep_their_block_indentation():
     assert applied == 1
     assert fixed.endswith("        return nn.Dropout(\n            0.1,\n        inplace=True)\n")
     cst.parse_module(fixed)
+
+
+def _collections_during(action) -> list[str]:
+    phases: list[str] = []
+
+    def record(phase: str, info: dict) -> None:
+        phases.append(phase)
+
+    gc.callbacks.append(record)
+    try:
+        action()
+    finally:
+        gc.callbacks.remove(record)
+    return phases
+
+
+def test_the_garbage_collector_is_paused_while_a_file_is_linted():
+    # Thousands of live nodes: with the collector on, its automatic collections run many times here.
+    source = "import torch.nn as nn\nlayer = nn.Dropout(0.5)\nsizes = [" + ", ".join(map(str, range(20_000))) + "]\n"
+    assert gc.isenabled()
+    assert _collections_during(lambda: ast.parse(source)) != []  # the probe sees collections when they happen
+    assert _collections_during(lambda: lint(source, [FlagDropout])) == []
+    assert gc.isenabled()
+
+
+def test_a_paused_collector_stays_paused_after_linting():
+    gc.disable()
+    try:
+        lint("import torch.nn as nn\nlayer = nn.Dropout(0.5)\n", [FlagDropout, Explodes])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    lint("import torch.nn as nn\nlayer = nn.Dropout(0.5)\n", [Explodes])  # a rule that raises
+    assert gc.isenabled()
